@@ -1,0 +1,247 @@
+"""The body of each `streammaxing` command: builds what the process needs and runs it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import sys
+from collections.abc import Callable
+
+import structlog
+
+from streammaxing.bootstrap import (
+    admin_services,
+    build_runtime,
+    check_worker_credentials,
+    close_runtime,
+)
+from streammaxing.embedded_pg import EmbeddedPostgres, data_root, start_embedded
+from streammaxing.runtime import RUNTIME_KEY
+from streammaxing.settings import ConfigError, Settings
+
+log = structlog.get_logger("streammaxing")
+
+
+def with_database(settings: Settings, body: Callable[[str], int]) -> int:
+    """Run `body(url)` against DATABASE_URL, or the embedded server when it is unset."""
+    embedded: EmbeddedPostgres | None = None
+    url = settings.database_url
+    if url is None:
+        embedded = start_embedded()
+        url = embedded.url
+        log.info("embedded_postgres", data_dir=str(embedded.data_dir))
+    try:
+        return body(url)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+async def migrate(url: str, down_to: int | None) -> int:
+    from streammaxing.schema.migrate import migrate, rollback
+
+    if down_to is not None:
+        reverted = await rollback(url, to_version=down_to)
+        log.info("migrate_down_finished", reverted=reverted)
+    else:
+        applied = await migrate(url)
+        log.info("migrate_finished", applied=applied)
+    return 0
+
+
+def serve_ingest(settings: Settings, url: str, host: str, port: int) -> int:
+    import uvicorn
+
+    from streammaxing.admin.api import api_routes
+    from streammaxing.db import create_pool
+    from streammaxing.ingest.app import create_app
+    from streammaxing.ingest.enqueue import GroupCommitter
+    from streammaxing.ingest.state import IngestState
+    from streammaxing.metrics import Metrics
+
+    settings.require("twitch_eventsub_secret")
+    pool = create_pool(url, min_size=2, max_size=12, name="ingest")
+    state = IngestState(
+        pool=pool,
+        metrics=Metrics(),
+        committer=GroupCommitter(pool),
+        eventsub_secrets=settings.eventsub_secrets,
+    )
+    admin = admin_services(settings, pool)
+    if admin.helix is not None:
+        state.on_shutdown.append(admin.helix.aclose)
+    app = create_app(state, extra_routes=api_routes(admin))
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
+async def run_admin(settings: Settings, url: str, args: argparse.Namespace) -> int:
+    from psycopg_pool import PoolTimeout
+
+    from streammaxing.admin.cli import run_admin_command
+    from streammaxing.db import create_pool
+
+    pool = create_pool(url, min_size=1, max_size=2, name="admin")
+    try:
+        await pool.open(wait=True, timeout=10)
+    except PoolTimeout:
+        print("streammaxing: the database does not answer", file=sys.stderr)
+        return 1
+    services = admin_services(settings, pool)
+    try:
+        return await run_admin_command(args, services)
+    finally:
+        if services.helix is not None:
+            await services.helix.aclose()
+        await pool.close()
+
+
+async def run_worker(
+    settings: Settings,
+    url: str,
+    concurrency: int,
+    queues: list[str] | None,
+    metrics_port: int | None = None,
+) -> int:
+    check_worker_credentials(settings)
+    runtime = await build_runtime(settings, url, pool_size=concurrency + 4)
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, registry=runtime.metrics.registry)
+    log.info(
+        "worker_starting", concurrency=concurrency, queues=queues or "all", dry_run=settings.dry_run
+    )
+    try:
+        # procrastinate reads a missing `queues` as "every queue".
+        scope: dict[str, list[str]] = {"queues": queues} if queues else {}
+        await runtime.app.run_worker_async(
+            **scope,  # type: ignore[arg-type]
+            concurrency=concurrency,
+            additional_context={RUNTIME_KEY: runtime},
+            install_signal_handlers=True,
+            delete_jobs="successful",
+        )
+    finally:
+        await close_runtime(runtime)
+    return 0
+
+
+async def run_job(settings: Settings, url: str, name: str) -> int:
+    from streammaxing.jobs.tasks import PERIODIC_JOBS
+
+    if name not in PERIODIC_JOBS:
+        known = ", ".join(sorted(PERIODIC_JOBS))
+        raise ConfigError(f"unknown job {name!r}; known jobs: {known}")
+    runtime = await build_runtime(settings, url, pool_size=4)
+    try:
+        result = await PERIODIC_JOBS[name][1](runtime)
+        log.info("job_finished", job=name, result=repr(result))
+        if getattr(result, "retry_later", False):
+            print(f"{name}: finished with work left for a later run (see the log)", file=sys.stderr)
+            return 1
+    finally:
+        await close_runtime(runtime)
+    return 0
+
+
+async def demo(settings: Settings, url: str, ingest_url: str) -> int:
+    from streammaxing.demo import run_demo
+
+    if settings.twitch_eventsub_secret:
+        secret = settings.twitch_eventsub_secret[0].get_secret_value()
+    else:
+        path = data_root() / "eventsub_secret"
+        if not path.exists():
+            raise ConfigError(
+                "TWITCH_EVENTSUB_SECRET is required (or run `streammaxing up` once to generate one)"
+            )
+        secret = path.read_text(encoding="ascii").strip()
+    result = await run_demo(url, ingest_url, secret)
+    if result.status_code // 100 != 2:
+        print(f"demo: the ingest answered {result.status_code}", file=sys.stderr)
+        return 1
+    print(
+        f"demo: stream.online for streammaxing_demo (stream {result.stream_id}) accepted; "
+        "watch the `up` log for announcement_dry_run"
+    )
+    return 0
+
+
+def persistent_eventsub_secret() -> str:
+    """A webhook secret for local runs without TWITCH_EVENTSUB_SECRET, stable across restarts."""
+    path = data_root() / "eventsub_secret"
+    if path.exists():
+        return path.read_text(encoding="ascii").strip()
+    secret = secrets.token_hex(32)
+    path.touch(mode=0o600)
+    path.write_text(secret, encoding="ascii")
+    return secret
+
+
+def up(args: argparse.Namespace, settings: Settings) -> int:
+    from streammaxing.supervisor import Child, Supervisor
+
+    env = dict(os.environ)
+    embedded: EmbeddedPostgres | None = None
+    url = settings.database_url
+    if url is None:
+        embedded = start_embedded()
+        url = embedded.url
+        log.info("embedded_postgres", data_dir=str(embedded.data_dir))
+    try:
+        asyncio.run(migrate(url, None))
+        env["DATABASE_URL"] = url
+        if not settings.twitch_eventsub_secret:
+            env["TWITCH_EVENTSUB_SECRET"] = persistent_eventsub_secret()
+        missing = [
+            name
+            for name, present in (
+                ("TWITCH_CLIENT_ID/TWITCH_CLIENT_SECRET", settings.has_twitch_credentials),
+                ("DISCORD_BOT_TOKEN", settings.has_discord_credentials),
+            )
+            if not present
+        ]
+        if missing or settings.dry_run:
+            env["DRY_RUN"] = "true"
+            log.warning(
+                "dry_run_mode",
+                missing=missing,
+                note="DRY RUN: announcements go to the log and notification_log, not Discord",
+            )
+        python = sys.executable
+        children = [
+            Child(
+                "ingest",
+                [
+                    python,
+                    "-m",
+                    "streammaxing",
+                    "ingest",
+                    "--host",
+                    args.host,
+                    "--port",
+                    str(args.port),
+                ],
+            ),
+            Child(
+                "worker",
+                [python, "-m", "streammaxing", "worker", "--concurrency", str(args.concurrency)],
+            ),
+        ]
+        log.info("up", url=f"http://{args.host}:{args.port}", pid=os.getpid())
+        return Supervisor(children, env).run()
+    finally:
+        if embedded is not None:
+            embedded.stop()

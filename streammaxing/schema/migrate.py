@@ -1,0 +1,140 @@
+"""The migration runner: numbered `.sql` files in `migrations/`, applied in order.
+
+Each migration runs in its own transaction and records its version in `schema_migrations`. A
+session-level advisory lock makes concurrent `migrate` runs safe: the second waits, then finds
+nothing left to do. procrastinate's schema (pinned version) is applied under the same lock.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+import psycopg
+import structlog
+
+log = structlog.get_logger(__name__)
+
+# An arbitrary constant shared by every StreamMaxing process: "streammaxing migrate" lock.
+MIGRATION_LOCK_KEY = 0x5354524D4D4947  # ASCII "STRMMIG"
+
+_FILE_RE = re.compile(r"^(?P<version>\d{3})_(?P<name>[a-z0-9_]+)\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    up_sql: str
+    down_sql: str | None
+
+
+def load_migrations() -> list[Migration]:
+    """Every migration shipped in the package, ordered by version."""
+    folder = resources.files("streammaxing.schema").joinpath("migrations")
+    found: list[Migration] = []
+    for entry in folder.iterdir():
+        match = _FILE_RE.match(entry.name)
+        if not match:
+            continue
+        down = folder.joinpath(entry.name.removesuffix(".sql") + ".down.sql")
+        found.append(
+            Migration(
+                version=int(match["version"]),
+                name=match["name"],
+                up_sql=entry.read_text(encoding="utf-8"),
+                down_sql=down.read_text(encoding="utf-8") if down.is_file() else None,
+            )
+        )
+    found.sort(key=lambda migration: migration.version)
+    versions = [migration.version for migration in found]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"duplicate migration versions: {versions}")
+    return found
+
+
+_CREATE_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+)
+"""
+
+
+async def _applied_versions(conn: psycopg.AsyncConnection[object]) -> set[int]:
+    async with conn.cursor() as cur:
+        await cur.execute("SELECT version FROM schema_migrations")
+        return {int(row[0]) for row in await cur.fetchall()}  # type: ignore[index]
+
+
+async def _procrastinate_installed(conn: psycopg.AsyncConnection[object]) -> bool:
+    async with conn.cursor() as cur:
+        await cur.execute("SELECT to_regclass('public.procrastinate_jobs') IS NOT NULL")
+        row = await cur.fetchone()
+        return bool(row and row[0])  # type: ignore[index]
+
+
+def _procrastinate_schema() -> str:
+    from procrastinate.schema import SchemaManager
+
+    return str(SchemaManager.get_schema())
+
+
+async def migrate(
+    conninfo: str, *, target: int | None = None, with_procrastinate: bool = True
+) -> list[int]:
+    """Apply pending migrations up to `target` (default: all) and procrastinate's schema.
+
+    Returns the versions applied by this call (empty when the database was up to date).
+    """
+    applied_now: list[int] = []
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+        try:
+            await conn.execute(_CREATE_TABLE)
+            done = await _applied_versions(conn)
+            for migration in load_migrations():
+                if migration.version in done or (target is not None and migration.version > target):
+                    continue
+                async with conn.transaction():
+                    await conn.execute(migration.up_sql.encode())
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                        (migration.version, migration.name),
+                    )
+                applied_now.append(migration.version)
+                log.info("migration_applied", version=migration.version, name=migration.name)
+            if with_procrastinate and not await _procrastinate_installed(conn):
+                async with conn.transaction():
+                    await conn.execute(_procrastinate_schema().encode())
+                log.info("procrastinate_schema_applied")
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+    return applied_now
+
+
+async def rollback(conninfo: str, *, to_version: int) -> list[int]:
+    """Revert applied migrations newer than `to_version` with their `.down.sql`; newest first."""
+    reverted: list[int] = []
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+        try:
+            await conn.execute(_CREATE_TABLE)
+            done = await _applied_versions(conn)
+            for migration in reversed(load_migrations()):
+                if migration.version <= to_version or migration.version not in done:
+                    continue
+                if migration.down_sql is None:
+                    raise RuntimeError(f"migration {migration.version} has no .down.sql")
+                async with conn.transaction():
+                    await conn.execute(migration.down_sql.encode())
+                    await conn.execute(
+                        "DELETE FROM schema_migrations WHERE version = %s", (migration.version,)
+                    )
+                reverted.append(migration.version)
+                log.info("migration_reverted", version=migration.version, name=migration.name)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+    return reverted
