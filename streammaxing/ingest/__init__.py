@@ -1,0 +1,1 @@
+"""The ingest: a thin Starlette app — EventSub webhook, probes, metrics, admin API."""

@@ -1,0 +1,1 @@
+"""Twitch: Helix and OAuth clients, EventSub verification, and the trigger sender."""
