@@ -1,0 +1,290 @@
+"""The Discord REST calls StreamMaxing makes, over an injected `httpx.AsyncClient`.
+
+One request per call, no retries and no waiting: the caller (rate limiter, retry policy) decides
+what happens next from the result or the raised `streammaxing.discord.errors` exception, both of
+which carry the response's rate-limit facts. Each call has a `Route` (method, path template and
+the top-level "major" id) so that the limiter can key Discord's buckets before the call is made.
+
+Every message write must carry `allowed_mentions`: untrusted Twitch text ends up in `content`,
+and without the field Discord parses `@everyone` and every role mention (reference/discord.md §2),
+also on edits (§1.4). Creates carry a caller-chosen `nonce` with `enforce_nonce: true`, so
+resending the same create returns the message already made (§1.3).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from streammaxing.discord.errors import (
+    OPENING_DMS_TOO_FAST,
+    CloudflareBan,
+    DiscordError,
+    DmTooFast,
+    PermanentError,
+    RateLimited,
+    TransientError,
+    Unauthorized,
+)
+from streammaxing.discord.ratelimit_headers import (
+    SCOPE_USER,
+    RateLimitInfo,
+    parse_rate_limit,
+)
+
+PROJECT_URL = "https://github.com/streammaxing/streammaxing"
+MAX_NONCE_LENGTH = 25
+
+CREATE_MESSAGE = "/channels/{channel_id}/messages"
+EDIT_MESSAGE = "/channels/{channel_id}/messages/{message_id}"
+OPEN_DM = "/users/@me/channels"
+
+# Top-level resources: their ids are part of a bucket's identity (D:topics/rate-limits).
+_MAJOR_PARAMETERS = ("channel_id", "guild_id", "webhook_id")
+_SNOWFLAKE = re.compile(r"[0-9]{1,20}")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One Discord endpoint as a rate limiter sees it.
+
+    `key` ("POST /channels/{channel_id}/messages") names the route before its bucket hash is
+    known; `major_id` is the top-level resource id (channel, guild or webhook) that splits a
+    bucket, or None for routes without one; `path` is the concrete path to request.
+    """
+
+    method: str
+    template: str
+    path: str
+    major_id: str | None
+
+    @property
+    def key(self) -> str:
+        return route_key(self.method, self.template)
+
+
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    """A message Discord accepted (created, or returned again for a repeated nonce, or edited)."""
+
+    id: str
+    channel_id: str
+    rate_limit: RateLimitInfo
+
+
+def route_key(method: str, path_template: str) -> str:
+    """The bucket-independent name of a route, e.g. `POST /channels/{channel_id}/messages`."""
+    return f"{method.upper()} {path_template}"
+
+
+def make_route(method: str, path_template: str, **params: str) -> Route:
+    """Fill `path_template` with snowflake `params` and pick the route's major id.
+
+    Raises ValueError for an id that is not a snowflake (it would change the path).
+    """
+    for name, value in params.items():
+        if not _SNOWFLAKE.fullmatch(value):
+            raise ValueError(f"{name} must be a Discord snowflake, got {value!r}")
+    major_id = next((params[name] for name in _MAJOR_PARAMETERS if name in params), None)
+    return Route(
+        method=method.upper(),
+        template=path_template,
+        path=path_template.format(**params),
+        major_id=major_id,
+    )
+
+
+def create_message_route(channel_id: str) -> Route:
+    return make_route("POST", CREATE_MESSAGE, channel_id=channel_id)
+
+
+def edit_message_route(channel_id: str, message_id: str) -> Route:
+    return make_route("PATCH", EDIT_MESSAGE, channel_id=channel_id, message_id=message_id)
+
+
+def open_dm_route() -> Route:
+    return make_route("POST", OPEN_DM)
+
+
+def user_agent(version: str) -> str:
+    """The User-Agent Discord requires: `DiscordBot ($url, $versionNumber)`."""
+    return f"DiscordBot ({PROJECT_URL}, {version})"
+
+
+def build_http_client(
+    api_url: str, token: str, version: str, *, timeout: float = 10.0
+) -> httpx.AsyncClient:
+    """An AsyncClient for Discord: base URL, bot auth, User-Agent and explicit timeouts.
+
+    `api_url` is e.g. `https://discord.com/api/v10`; `token` is the bare bot token (this is the
+    only place it is handled in plain text; it is never logged).
+    """
+    return httpx.AsyncClient(
+        base_url=api_url.rstrip("/"),
+        headers={"Authorization": f"Bot {token}", "User-Agent": user_agent(version)},
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+        # Keep idle connections a minute (httpx's default is 5 s): a new TLS handshake delays the
+        # first request after a lull past the limiter's slot.
+        limits=httpx.Limits(
+            max_connections=100, max_keepalive_connections=50, keepalive_expiry=60.0
+        ),
+        follow_redirects=False,
+    )
+
+
+class DiscordClient:
+    """Discord REST calls; one HTTP request each, outcomes as values or `DiscordError`s."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self._http = http
+
+    async def aclose(self) -> None:
+        """Close the underlying HTTP client (the process is shutting down)."""
+        await self._http.aclose()
+
+    async def create_message(
+        self, channel_id: str, payload: Mapping[str, Any], *, nonce: str
+    ) -> SentMessage:
+        """POST a message with `nonce` and `enforce_nonce: true`.
+
+        A repeat with the same nonce within Discord's window returns the first message (same id).
+        `payload` must hold `allowed_mentions`; `nonce` is 1–25 characters.
+        """
+        _require_allowed_mentions(payload)
+        if not 0 < len(nonce) <= MAX_NONCE_LENGTH:
+            raise ValueError(f"nonce must be 1–{MAX_NONCE_LENGTH} characters, got {len(nonce)}")
+        if "nonce" in payload or "enforce_nonce" in payload:
+            raise ValueError("pass the nonce as the keyword argument, not inside the payload")
+        body = {**payload, "nonce": nonce, "enforce_nonce": True}
+        return await self._message_call(create_message_route(channel_id), body)
+
+    async def edit_message(
+        self, channel_id: str, message_id: str, payload: Mapping[str, Any]
+    ) -> SentMessage:
+        """PATCH a message the bot wrote; `payload` must hold `allowed_mentions` again."""
+        _require_allowed_mentions(payload)
+        return await self._message_call(edit_message_route(channel_id, message_id), dict(payload))
+
+    async def open_dm(self, user_id: str) -> str:
+        """Open (or get back) the DM channel with a user and return its id."""
+        route = open_dm_route()
+        if not _SNOWFLAKE.fullmatch(user_id):
+            raise ValueError(f"user_id must be a Discord snowflake, got {user_id!r}")
+        response, body, info = await self._request(route, {"recipient_id": user_id})
+        channel_id = body.get("id") if isinstance(body, Mapping) else None
+        if not isinstance(channel_id, str):
+            raise TransientError(
+                f"DM channel response without an id (status {response.status_code})",
+                maybe_sent=True,
+                status=response.status_code,
+                rate_limit=info,
+            )
+        return channel_id
+
+    async def _message_call(self, route: Route, body: dict[str, Any]) -> SentMessage:
+        response, parsed, info = await self._request(route, body)
+        message_id = parsed.get("id") if isinstance(parsed, Mapping) else None
+        channel_id = parsed.get("channel_id") if isinstance(parsed, Mapping) else None
+        if not isinstance(message_id, str) or not isinstance(channel_id, str):
+            raise TransientError(
+                f"message response without id/channel_id (status {response.status_code})",
+                maybe_sent=True,
+                status=response.status_code,
+                rate_limit=info,
+            )
+        return SentMessage(id=message_id, channel_id=channel_id, rate_limit=info)
+
+    async def _request(
+        self, route: Route, body: dict[str, Any]
+    ) -> tuple[httpx.Response, Any, RateLimitInfo]:
+        """Send one request; return (response, decoded JSON or None, rate-limit info) on 2xx."""
+        try:
+            response = await self._http.request(route.method, route.path, json=body)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise TransientError(f"could not reach Discord: {exc!r}", maybe_sent=False) from exc
+        except httpx.WriteTimeout as exc:
+            raise TransientError(f"request not fully sent: {exc!r}", maybe_sent=False) from exc
+        except httpx.TransportError as exc:
+            # Read timeouts, dropped connections, resets: the request may have been acted on.
+            raise TransientError(f"no answer from Discord: {exc!r}", maybe_sent=True) from exc
+        parsed = _json_or_none(response)
+        info = parse_rate_limit(response.headers, parsed, status=response.status_code)
+        if response.is_success:
+            return response, parsed, info
+        raise error_for_response(response.status_code, response.headers, parsed, info)
+
+
+def error_for_response(
+    status: int, headers: Mapping[str, str], body: Any, info: RateLimitInfo
+) -> DiscordError:
+    """Map a non-2xx response to the error hierarchy (pure; used by the client and its tests)."""
+    json_body: Mapping[str, Any] = body if isinstance(body, Mapping) else {}
+    code = json_body.get("code")
+    code = code if isinstance(code, int) and not isinstance(code, bool) else None
+    message = json_body.get("message")
+    message = message if isinstance(message, str) else ""
+    if status == 429:
+        return _rate_limit_error(headers, body, code, info)
+    if status == 401:
+        return Unauthorized(code, rate_limit=info)
+    if status == 403 and code == OPENING_DMS_TOO_FAST:
+        return DmTooFast(message or "opening direct messages too fast", rate_limit=info)
+    if status >= 500 or status == 408:
+        return TransientError(
+            f"Discord answered {status}: {message or 'no JSON body'}",
+            maybe_sent=True,
+            status=status,
+            rate_limit=info,
+        )
+    errors = json_body.get("errors")
+    return PermanentError(
+        status,
+        code,
+        message or ("non-JSON body (blocked by Cloudflare?)" if body is None else "no message"),
+        errors=errors if isinstance(errors, dict) else None,
+        rate_limit=info,
+    )
+
+
+def _rate_limit_error(
+    headers: Mapping[str, str], body: Any, code: int | None, info: RateLimitInfo
+) -> DiscordError:
+    # A 429 Discord's API produced always comes through Google's load balancer (`Via`) with a
+    # JSON body holding `retry_after`; anything else is Cloudflare refusing the IP (dpy, hikari).
+    has_via = any(key.lower() == "via" for key in headers)
+    if not has_via:
+        return CloudflareBan(429, "429 without a Via header", rate_limit=info)
+    if not isinstance(body, Mapping):
+        return CloudflareBan(429, "429 with a non-JSON body", rate_limit=info)
+    if "retry_after" not in body or info.retry_after is None:
+        return CloudflareBan(429, "429 without retry_after", rate_limit=info)
+    return RateLimited(
+        info.retry_after,
+        info.scope or SCOPE_USER,
+        info.is_global,
+        info.bucket,
+        code=code,
+        rate_limit=info,
+    )
+
+
+def _require_allowed_mentions(payload: Mapping[str, Any]) -> None:
+    if not isinstance(payload.get("allowed_mentions"), Mapping):
+        raise ValueError(
+            "payload must set allowed_mentions (e.g. {'parse': []}); "
+            "without it Discord pings @everyone and every role named in the text"
+        )
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    content_type = response.headers.get("content-type", "")
+    if "json" not in content_type.lower():
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None

@@ -1,0 +1,291 @@
+"""One Discord rate-limit budget for every worker process, kept in Postgres (discord.md §6.6, B).
+
+The state lives in the tables of migration 004 and is changed only by two SQL functions, one
+round trip each (`streammaxing.schema.ratelimits`); all limiter time is the database's
+`clock_timestamp()`, so processes on several hosts share one clock.
+
+- **Global budget, two lanes.** Per bot token (keyed by `token_fingerprint`), ANNOUNCE may send
+  `global_rate * safety - dm_rate` requests/s and DM `dm_rate`, so DMs never take the
+  announcements' share. Each lane is a GCRA with no burst: a request is allowed once the lane's
+  theoretical arrival time `tat` has come, and moves it to `max(tat, now - catch_up) + 1/rate`.
+  The small `catch_up` (≤ 5 ms) keeps the pace when a waiter wakes a little late. Requests `k`
+  apart are then at least `k/rate - catch_up` apart, so a 1 s window holds at most
+  `ceil((1 + catch_up) * rate)` per lane: 48 + 2 = 50 with the defaults, never over Discord's 50.
+- **Per-route buckets**, keyed `route_key:major` (or `bucket_hash:major` once a response named
+  the route's `X-RateLimit-Bucket`). An unknown bucket admits one request at a time until its
+  response is recorded (a reservation that is never recorded — a crashed worker — lapses after
+  `in_flight_ttl`). `record` learns `limit`, `remaining = min(ours, header)` and
+  `reset_at = now + reset_after`; at remaining 0 the bucket is closed until `reset_at`.
+- The lane slot and the bucket are taken together or not at all, after checking that sending is
+  not halted. When not available, `acquire` sleeps — holding no database connection — and tries
+  again; if the wait would end after `max_wait` it raises `WaitTooLong` so the caller can
+  reschedule its job instead. Within one process, the callers waiting for the same lane queue
+  behind one poller (an asyncio lock), so a crowd of waiters does not hammer the lane's row.
+- **429s**: scope `user` closes the bucket for `retry_after`; `global` (or `is_global`) closes
+  every lane of the token; `shared` closes the bucket and is not an invalid request.
+  **A Cloudflare ban is reported as status 429 with `info` None or without `retry_after`**
+  (what the client raises as `CloudflareBan`): sending halts for 10 minutes.
+- **401** halts all sending until an operator calls `clear_halt` (the token is bad).
+- **Breaker**: 401, 403 and non-shared 429 are counted per minute; when the last 10 minutes
+  reach `invalid_threshold` (default 2,500, far below Discord's 10,000), sending halts for 10
+  minutes. `acquire` raises `LimiterHalted` while a halt is in force.
+
+Callers call `record` after every `acquire`, whatever happened: with the response's status and
+`RateLimitInfo`, or with status 0 and `info=None` when no response arrived (that releases the
+bucket's reservation and changes nothing else).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import structlog
+from psycopg_pool import AsyncConnectionPool
+
+from streammaxing.discord.errors import is_invalid_request
+from streammaxing.discord.ratelimit_headers import SCOPE_GLOBAL, SCOPE_SHARED, RateLimitInfo
+from streammaxing.schema import ratelimits
+from streammaxing.schema.ratelimits import AcquireOutcome, ResponseEffects
+
+log = structlog.get_logger(__name__)
+
+HALT_UNAUTHORIZED = "unauthorized"
+HALT_CLOUDFLARE_BAN = "cloudflare_ban"
+HALT_BREAKER = "invalid_request_breaker"
+
+#: How long sending stops after a Cloudflare ban or a tripped breaker.
+BAN_HALT_SECONDS = 600.0
+BREAKER_HALT_SECONDS = 600.0
+#: How late a lane request may be and still keep the lane's pace (see the module docstring).
+MAX_CATCH_UP_SECONDS = 0.005
+#: How long an unknown bucket's single request stays reserved without a recorded response.
+IN_FLIGHT_TTL_SECONDS = 10.0
+#: How often a caller polls an unknown bucket whose single request is still in flight.
+IN_FLIGHT_POLL_SECONDS = 0.05
+
+
+class Lane(StrEnum):
+    """A share of the token's global budget."""
+
+    ANNOUNCE = "announce"
+    DM = "dm"
+
+
+class LimiterError(Exception):
+    """Base of the limiter's refusals."""
+
+
+class LimiterHalted(LimiterError):  # noqa: N818 -- shared interface name
+    """Sending is stopped for this token (`reason`: unauthorized, cloudflare_ban or
+    invalid_request_breaker) until `until`, or until an operator clears it when None."""
+
+    def __init__(self, reason: str, until: datetime | None = None) -> None:
+        when = until.isoformat() if until else "cleared by an operator"
+        super().__init__(f"Discord sending halted ({reason}) until {when}")
+        self.reason = reason
+        self.until = until
+
+
+class WaitTooLong(LimiterError):  # noqa: N818 -- shared interface name
+    """The wait for a slot would exceed `max_wait`: reschedule the job for `retry_at` instead."""
+
+    def __init__(self, retry_at: datetime) -> None:
+        super().__init__(f"rate limited until {retry_at.isoformat()}")
+        self.retry_at = retry_at
+
+
+def token_fingerprint(token: str) -> str:
+    """A short, stable, non-reversible key for a bot token (never store or log the token)."""
+    return hashlib.sha256(f"streammaxing-discord-token:{token}".encode()).hexdigest()[:16]
+
+
+def lane_rates(global_rate: float, dm_rate: float, safety: float) -> dict[Lane, float]:
+    """Requests per second for each lane; raises ValueError when the shares make no sense."""
+    if global_rate <= 0 or not 0 < safety <= 1:
+        raise ValueError("global_rate must be > 0 and safety in (0, 1]")
+    announce = global_rate * safety - dm_rate
+    if dm_rate <= 0 or announce <= 0:
+        raise ValueError(
+            f"dm_rate ({dm_rate}) must be > 0 and below global_rate * safety "
+            f"({global_rate * safety})"
+        )
+    return {Lane.ANNOUNCE: announce, Lane.DM: dm_rate}
+
+
+def response_effects(status: int, info: RateLimitInfo | None) -> ResponseEffects:
+    """What a response with `status` and rate-limit `info` changes in the shared state (pure).
+
+    Status 0 stands for "no response"; a 429 without `retry_after` (or without `info`) is a
+    Cloudflare ban.
+    """
+    learned = _learned_bucket(info)
+    if status == 429:
+        if info is None or info.retry_after is None:
+            return ResponseEffects(
+                invalid=True, halt_reason=HALT_CLOUDFLARE_BAN, halt_seconds=BAN_HALT_SECONDS
+            )
+        if info.is_global or info.scope == SCOPE_GLOBAL:
+            return replace(learned, global_block=info.retry_after, invalid=True)
+        if info.scope == SCOPE_SHARED:
+            # A shared 429's Reset-After is known to be wrong: close the bucket, learn nothing.
+            return ResponseEffects(bucket_hash=info.bucket, bucket_block=info.retry_after)
+        return replace(learned, bucket_block=info.retry_after, invalid=True)
+    if status == 401:
+        return replace(learned, invalid=True, halt_reason=HALT_UNAUTHORIZED, halt_seconds=None)
+    return replace(learned, invalid=status > 0 and is_invalid_request(status))
+
+
+def _learned_bucket(info: RateLimitInfo | None) -> ResponseEffects:
+    if info is None:
+        return ResponseEffects()
+    return ResponseEffects(
+        bucket_hash=info.bucket,
+        limit=info.limit,
+        remaining=info.remaining,
+        reset_after=info.reset_after,
+    )
+
+
+class DiscordLimiter:
+    """The shared limiter; one per process, built by the composition root around its pool."""
+
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[Any],
+        *,
+        global_rate: float = 50.0,
+        dm_rate: float = 1.0,
+        token_fingerprint: str,
+        invalid_threshold: int = 2500,
+        safety: float = 0.97,
+        in_flight_ttl: float = IN_FLIGHT_TTL_SECONDS,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not token_fingerprint:
+            raise ValueError("token_fingerprint must not be empty")
+        if invalid_threshold < 1 or in_flight_ttl <= 0:
+            raise ValueError("invalid_threshold must be >= 1 and in_flight_ttl > 0")
+        self._pool = pool
+        self._token = token_fingerprint
+        self._intervals = {
+            lane: 1.0 / rate for lane, rate in lane_rates(global_rate, dm_rate, safety).items()
+        }
+        self._invalid_threshold = invalid_threshold
+        self._in_flight_ttl = in_flight_ttl
+        self._sleep = sleep
+        self._clock = clock
+        # One poller per lane in this process; the others queue here, not on the lane's row.
+        self._gates = {lane: asyncio.Lock() for lane in Lane}
+        self._lane_free_at: dict[Lane, datetime] = {}
+
+    async def acquire(
+        self, lane: Lane, route_key: str, major: str, *, max_wait: float = 30.0
+    ) -> None:
+        """Wait for a slot of `lane` and of the bucket of `route_key` + `major`, then take both.
+
+        `major` is the route's top-level id (channel, guild or webhook), "" when it has none.
+        Raises `LimiterHalted` while sending is halted and `WaitTooLong` when the slot would
+        come later than `max_wait` seconds from now. Call `record` once the request is done.
+        """
+        deadline = self._clock() + max_wait
+        gate = self._gates[lane]
+        while True:
+            await self._enter(gate, lane, deadline)
+            try:
+                bucket_wait = await self._poll_lane(lane, route_key, major, deadline)
+            finally:
+                gate.release()
+            if bucket_wait is None:
+                return
+            await self._sleep(bucket_wait)
+
+    async def _enter(self, gate: asyncio.Lock, lane: Lane, deadline: float) -> None:
+        budget = deadline - self._clock()
+        try:
+            async with asyncio.timeout(max(budget, 0.0)):
+                await gate.acquire()
+        except TimeoutError:
+            now = datetime.now(UTC)
+            raise WaitTooLong(max(self._lane_free_at.get(lane, now), now)) from None
+
+    async def _poll_lane(
+        self, lane: Lane, route_key: str, major: str, deadline: float
+    ) -> float | None:
+        """Try until granted (None) or the bucket makes us wait (its wait); sleeps on the lane."""
+        while True:
+            outcome = await self._try(lane, route_key, major)
+            if outcome.halt_reason is not None:
+                raise LimiterHalted(outcome.halt_reason, outcome.halted_until)
+            if outcome.granted:
+                return None
+            wait = outcome.wait_seconds or 0.0
+            retry_at = outcome.db_now + timedelta(seconds=wait)
+            if self._clock() + wait > deadline:
+                raise WaitTooLong(retry_at)
+            if outcome.waiting_for != ratelimits.WAITING_FOR_LANE:
+                return wait
+            self._lane_free_at[lane] = retry_at
+            await self._sleep(wait)
+
+    async def _try(self, lane: Lane, route_key: str, major: str) -> AcquireOutcome:
+        interval = self._intervals[lane]
+        async with self._pool.connection() as conn:
+            return await ratelimits.try_acquire(
+                conn,
+                token_key=self._token,
+                lane=lane.value,
+                interval=interval,
+                catch_up=min(MAX_CATCH_UP_SECONDS, interval / 4),
+                route_key=route_key,
+                major=major,
+                in_flight_ttl=self._in_flight_ttl,
+                poll=IN_FLIGHT_POLL_SECONDS,
+            )
+
+    async def record(
+        self, route_key: str, major: str, status: int, info: RateLimitInfo | None
+    ) -> None:
+        """Learn from the response to a request `acquire` let through (one statement).
+
+        `status` 0 with `info` None means no response arrived (timeout, connection error).
+        """
+        effects = response_effects(status, info)
+        async with self._pool.connection() as conn:
+            halted = await ratelimits.record_response(
+                conn,
+                token_key=self._token,
+                route_key=route_key,
+                major=major,
+                effects=effects,
+                lanes=[lane.value for lane in Lane],
+                breaker_threshold=self._invalid_threshold,
+                breaker_seconds=BREAKER_HALT_SECONDS,
+            )
+        if halted is not None:
+            log.warning(
+                "discord_sending_halted",
+                reason=halted,
+                status=status,
+                route=route_key,
+                token_fingerprint=self._token,
+            )
+
+    async def halt_reason(self) -> str | None:
+        """Why sending is halted for this token right now, or None when it is not."""
+        async with self._pool.connection() as conn:
+            halt = await ratelimits.active_halt(conn, self._token)
+        return halt.reason if halt else None
+
+    async def clear_halt(self) -> None:
+        """Lift the halt and start the breaker's count afresh (operator action, tests)."""
+        async with self._pool.connection() as conn:
+            await ratelimits.clear_halt(conn, self._token)
+        log.info("discord_halt_cleared", token_fingerprint=self._token)

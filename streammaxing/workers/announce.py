@@ -1,0 +1,264 @@
+"""`announce`: deliver a shard's pending announcements to Discord, in go-live order per channel.
+
+For each pending row: take a token from the shared rate limiter (no connection held while
+waiting), POST with a nonce derived from the (guild, stream) key and `enforce_nonce`, then mark
+the row sent with the message id. A crash after the POST leaves the row pending; the retry
+POSTs again with the same nonce and Discord hands back the message it already created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import Enum
+from typing import Any
+
+import structlog
+
+from streammaxing.discord.client import create_message_route
+from streammaxing.discord.errors import DiscordError, RateLimited
+from streammaxing.discord.limiter import Lane, LimiterHalted, WaitTooLong
+from streammaxing.runtime import Runtime
+from streammaxing.schema.outbox import (
+    PendingAnnouncement,
+    disable_guild_delivery,
+    mark_announcement_failed,
+    mark_announcement_retry,
+    mark_announcement_sent,
+    next_announcement_due,
+    pending_announcements,
+)
+from streammaxing.workers.queueing import schedule_announcement_follow_up
+from streammaxing.workers.retry import Action, decide, status_of
+
+log = structlog.get_logger(__name__)
+
+BATCH = 500
+# Channels of one shard delivered at once. Sending is paced by the limiter (one round trip per
+# token, one poller per process), so a few rows in flight per shard keep it busy; a deeper queue
+# only waits inside `acquire`. With 4 workers sharing 50 req/s, 64 per shard queued ~250 rows per
+# worker — more than MAX_LIMITER_WAIT of its share — and ~230 of 2,000 rows went through
+# WaitTooLong and a reschedule (bench/fanout_limited.py); 8 queues ~32 and none do.
+CHANNEL_CONCURRENCY = 8
+MAX_LIMITER_WAIT = 20.0
+JOB_BUDGET_SECONDS = 240.0
+HALT_RECHECK_SECONDS = 60.0
+
+
+def nonce_for(kind: str, target: str, event_id: str) -> str:
+    """A deterministic Discord nonce (25 chars) for one logical message; same across retries."""
+    digest = hashlib.sha256(f"{kind}:{target}:{event_id}".encode()).digest()
+    return base64.b32encode(digest).decode("ascii").rstrip("=")[:25].lower()
+
+
+class Outcome(Enum):
+    DONE = "done"  # sent, delivered or failed for good: the channel may go on
+    WAITING = "waiting"  # must wait (rate limit, backoff): the channel stops here, in order
+    HALTED = "halted"  # sending is stopped for everyone
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    failed: int = 0
+    waiting: int = 0
+    halted: bool = False
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+class ShardDelivery:
+    def __init__(
+        self,
+        runtime: Runtime,
+        shard: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        budget_seconds: float = JOB_BUDGET_SECONDS,
+    ) -> None:
+        self._runtime = runtime
+        self._shard = shard
+        self._clock = clock
+        self._deadline = clock() + budget_seconds
+        self.report = DeliveryReport()
+
+    async def run(self) -> DeliveryReport:
+        runtime = self._runtime
+        while not self.report.halted and self._clock() < self._deadline:
+            async with runtime.pool.connection() as conn:
+                rows = await pending_announcements(conn, self._shard, BATCH)
+            if not rows:
+                break
+            by_channel: dict[str, list[PendingAnnouncement]] = {}
+            for row in rows:
+                by_channel.setdefault(row.channel_id, []).append(row)
+            gate = asyncio.Semaphore(CHANNEL_CONCURRENCY)
+            progress = await asyncio.gather(
+                *(self._channel(channel_rows, gate) for channel_rows in by_channel.values())
+            )
+            if not any(progress):
+                break
+        await self._schedule_follow_up()
+        return self.report
+
+    async def _channel(self, rows: list[PendingAnnouncement], gate: asyncio.Semaphore) -> bool:
+        progressed = False
+        async with gate:
+            for row in rows:
+                if row.abandoned:
+                    await self._abandon(row)
+                    progressed = True
+                    continue
+                if not row.due or self.report.halted:
+                    return progressed
+                outcome = await self._deliver(row)
+                if outcome is not Outcome.DONE:
+                    if outcome is Outcome.HALTED:
+                        self.report.halted = True
+                    return progressed
+                progressed = True
+        return progressed
+
+    async def _abandon(self, row: PendingAnnouncement) -> None:
+        async with self._runtime.pool.connection() as conn:
+            await mark_announcement_failed(conn, row.id, "never rendered: its fan-out gave up")
+        self.report.failed += 1
+        log.error("announcement_abandoned", guild_id=row.guild_id, event_id=row.event_id)
+
+    async def _deliver(self, row: PendingAnnouncement) -> Outcome:
+        runtime = self._runtime
+        if row.payload is None:
+            raise RuntimeError("only rendered rows are delivered")
+        if runtime.dry_run:
+            return await self._dry_run(row, row.payload)
+        discord, limiter = runtime.discord, runtime.limiter
+        if discord is None or limiter is None:
+            raise RuntimeError("delivery needs a Discord client and a limiter outside dry-run")
+        route = create_message_route(row.channel_id)
+        try:
+            await limiter.acquire(
+                Lane.ANNOUNCE, route.key, row.channel_id, max_wait=MAX_LIMITER_WAIT
+            )
+        except WaitTooLong as wait:
+            delay = max(0.0, (wait.retry_at - datetime.now(UTC)).total_seconds())
+            await self._retry(row, delay, "waiting for the rate limit", counts=False)
+            return Outcome.WAITING
+        except LimiterHalted as halted:
+            log.warning("delivery_halted", reason=halted.reason)
+            return Outcome.HALTED
+        payload = row.payload
+        nonce = nonce_for("announce", row.guild_id, row.event_id)
+        try:
+            sent = await discord.create_message(row.channel_id, payload, nonce=nonce)
+        except DiscordError as error:
+            await limiter.record(route.key, row.channel_id, status_of(error), error.rate_limit)
+            return await self._failed(row, error)
+        await limiter.record(route.key, row.channel_id, 200, sent.rate_limit)
+        async with runtime.pool.connection() as conn:
+            await mark_announcement_sent(
+                conn, row.id, channel_id=sent.channel_id, message_id=sent.id
+            )
+        self._sent(row, sent.id)
+        return Outcome.DONE
+
+    async def _dry_run(self, row: PendingAnnouncement, payload: dict[str, Any]) -> Outcome:
+        embeds: list[dict[str, Any]] = payload.get("embeds") or []
+        log.warning(
+            "announcement_dry_run",
+            guild_id=row.guild_id,
+            channel_id=row.channel_id,
+            content=payload.get("content"),
+            embed_title=embeds[0].get("title") if embeds else None,
+            allowed_mentions=payload.get("allowed_mentions"),
+        )
+        async with self._runtime.pool.connection() as conn:
+            await mark_announcement_sent(
+                conn, row.id, channel_id=row.channel_id, message_id=None, dry_run=True
+            )
+        self._sent(row, None)
+        return Outcome.DONE
+
+    def _sent(self, row: PendingAnnouncement, message_id: str | None) -> None:
+        self.report.sent += 1
+        metrics = self._runtime.metrics
+        metrics.discord_requests.labels("create_message", "200").inc()
+        if row.stream_started_at is not None:
+            latency = (datetime.now(UTC) - row.stream_started_at).total_seconds()
+            metrics.send_latency.observe(max(0.0, latency))
+        log.info(
+            "announcement_sent",
+            guild_id=row.guild_id,
+            channel_id=row.channel_id,
+            event_id=row.event_id,
+            message_id=message_id,
+        )
+
+    async def _failed(self, row: PendingAnnouncement, error: DiscordError) -> Outcome:
+        decision = decide(error, attempts=row.attempts)
+        if isinstance(error, RateLimited):
+            self._runtime.metrics.discord_rate_limited.labels(error.scope or "unknown").inc()
+        self._runtime.metrics.discord_requests.labels("create_message", str(status_of(error))).inc()
+        if decision.action is Action.RETRY:
+            await self._retry(row, decision.delay, decision.reason, decision.counts_as_attempt)
+            return Outcome.WAITING
+        if decision.action is Action.HALT:
+            await self._retry(row, HALT_RECHECK_SECONDS, decision.reason, counts=False)
+            log.error("delivery_halted", reason=decision.reason, guild_id=row.guild_id)
+            return Outcome.HALTED
+        async with self._runtime.pool.connection() as conn, conn.transaction():
+            if decision.action is Action.DELIVERED:
+                await mark_announcement_sent(
+                    conn, row.id, channel_id=row.channel_id, message_id=None
+                )
+            elif decision.action is Action.DISABLE_TARGET:
+                await mark_announcement_failed(conn, row.id, decision.reason)
+                await disable_guild_delivery(conn, row.guild_id, decision.reason)
+            else:
+                await mark_announcement_failed(conn, row.id, decision.reason)
+        if decision.action is not Action.DELIVERED:
+            self.report.failed += 1
+            log.warning(
+                "announcement_failed",
+                guild_id=row.guild_id,
+                channel_id=row.channel_id,
+                event_id=row.event_id,
+                action=decision.action.value,
+                reason=decision.reason,
+            )
+        return Outcome.DONE
+
+    async def _retry(
+        self, row: PendingAnnouncement, delay: float, reason: str, counts: bool
+    ) -> None:
+        self.report.waiting += 1
+        async with self._runtime.pool.connection() as conn:
+            await mark_announcement_retry(conn, row.id, delay=delay, reason=reason, counts=counts)
+
+    async def _schedule_follow_up(self) -> None:
+        async with self._runtime.pool.connection() as conn:
+            due = await next_announcement_due(conn, self._shard)
+        if due is None:
+            return
+        if self.report.halted:
+            due = max(due, datetime.now(UTC) + timedelta(seconds=HALT_RECHECK_SECONDS))
+        await schedule_announcement_follow_up(self._runtime.app, self._shard, due)
+
+
+DeliverFunction = Callable[[Runtime, int], Awaitable[DeliveryReport]]
+
+
+async def deliver_announcements(runtime: Runtime, shard: int) -> DeliveryReport:
+    report = await ShardDelivery(runtime, shard).run()
+    log.info(
+        "announce_shard_done",
+        shard=shard,
+        sent=report.sent,
+        failed=report.failed,
+        waiting=report.waiting,
+        halted=report.halted,
+    )
+    return report

@@ -1,0 +1,159 @@
+"""`dm`: deliver pending personal DMs on their own slow lane (own queue, one lock, own rate share).
+
+Only members who subscribed get one (SPEC §1); each (user, stream) is claimed once across guilds.
+The DM channel is opened once and cached in `users.dm_channel_id`. Discord's "opening DMs too
+fast" postpones the lane by minutes; a user Discord refuses (DMs closed, no mutual guild) is not
+attempted again.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import structlog
+
+from streammaxing.discord.client import create_message_route, open_dm_route
+from streammaxing.discord.errors import DiscordError
+from streammaxing.discord.limiter import Lane, LimiterHalted, WaitTooLong
+from streammaxing.runtime import Runtime
+from streammaxing.schema.outbox import (
+    PendingDm,
+    cache_dm_channel,
+    disable_user_dms,
+    mark_dm_done,
+    mark_dm_retry,
+    next_dm_due,
+    pending_dms,
+)
+from streammaxing.workers.announce import DeliveryReport, Outcome, nonce_for
+from streammaxing.workers.queueing import schedule_dm_follow_up
+from streammaxing.workers.retry import Action, decide, status_of
+
+log = structlog.get_logger(__name__)
+
+BATCH = 50
+MAX_LIMITER_WAIT = 30.0
+JOB_BUDGET_SECONDS = 240.0
+
+
+class DmDelivery:
+    def __init__(self, runtime: Runtime, *, budget_seconds: float = JOB_BUDGET_SECONDS) -> None:
+        self._runtime = runtime
+        self._deadline = time.monotonic() + budget_seconds
+        self.report = DeliveryReport()
+
+    async def run(self) -> DeliveryReport:
+        stop = False
+        while not stop and time.monotonic() < self._deadline:
+            async with self._runtime.pool.connection() as conn:
+                rows = await pending_dms(conn, BATCH)
+            if not rows:
+                break
+            for row in rows:
+                outcome = await self._deliver(row)
+                if outcome is Outcome.HALTED:
+                    self.report.halted = True
+                if outcome is not Outcome.DONE:
+                    stop = True
+                    break
+        async with self._runtime.pool.connection() as conn:
+            due = await next_dm_due(conn)
+        if due is not None:
+            await schedule_dm_follow_up(self._runtime.app, due)
+        return self.report
+
+    async def _deliver(self, row: PendingDm) -> Outcome:
+        runtime = self._runtime
+        if runtime.dry_run:
+            log.warning("dm_dry_run", user_id=row.user_id, event_id=row.event_id)
+            async with runtime.pool.connection() as conn:
+                await mark_dm_done(conn, row.id, status="dry_run", channel_id=None, message_id=None)
+            self.report.sent += 1
+            return Outcome.DONE
+        discord, limiter = runtime.discord, runtime.limiter
+        if discord is None or limiter is None:
+            raise RuntimeError("DM delivery needs a Discord client and a limiter outside dry-run")
+        channel_id = row.dm_channel_id
+        try:
+            if channel_id is None:
+                route = open_dm_route()
+                await limiter.acquire(Lane.DM, route.key, "", max_wait=MAX_LIMITER_WAIT)
+                try:
+                    channel_id = await discord.open_dm(row.user_id)
+                except DiscordError as error:
+                    await limiter.record(route.key, "", status_of(error), error.rate_limit)
+                    return await self._failed(row, error)
+                await limiter.record(route.key, "", 200, None)
+                async with runtime.pool.connection() as conn:
+                    await cache_dm_channel(conn, row.user_id, channel_id)
+            route = create_message_route(channel_id)
+            await limiter.acquire(Lane.DM, route.key, channel_id, max_wait=MAX_LIMITER_WAIT)
+        except WaitTooLong as wait:
+            delay = max(0.0, (wait.retry_at - datetime.now(UTC)).total_seconds())
+            async with runtime.pool.connection() as conn:
+                await mark_dm_retry(conn, row.id, delay=delay, reason="rate limited", counts=False)
+            return Outcome.WAITING
+        except LimiterHalted as halted:
+            log.warning("dm_delivery_halted", reason=halted.reason)
+            return Outcome.HALTED
+        nonce = nonce_for("dm", row.user_id, row.event_id)
+        try:
+            sent = await discord.create_message(channel_id, row.payload, nonce=nonce)
+        except DiscordError as error:
+            await limiter.record(route.key, channel_id, status_of(error), error.rate_limit)
+            return await self._failed(row, error)
+        await limiter.record(route.key, channel_id, 200, sent.rate_limit)
+        async with runtime.pool.connection() as conn:
+            await mark_dm_done(
+                conn, row.id, status="sent", channel_id=sent.channel_id, message_id=sent.id
+            )
+        self.report.sent += 1
+        log.info("dm_sent", user_id=row.user_id, event_id=row.event_id, message_id=sent.id)
+        return Outcome.DONE
+
+    async def _failed(self, row: PendingDm, error: DiscordError) -> Outcome:
+        decision = decide(error, attempts=row.attempts, is_dm=True)
+        async with self._runtime.pool.connection() as conn, conn.transaction():
+            if decision.action is Action.RETRY or decision.action is Action.HALT:
+                await mark_dm_retry(
+                    conn,
+                    row.id,
+                    delay=max(decision.delay, 60.0 if decision.action is Action.HALT else 0.0),
+                    reason=decision.reason,
+                    counts=decision.counts_as_attempt,
+                )
+            elif decision.action is Action.DELIVERED:
+                await mark_dm_done(
+                    conn, row.id, status="sent", channel_id=row.dm_channel_id, message_id=None
+                )
+            else:
+                await mark_dm_done(
+                    conn,
+                    row.id,
+                    status="failed",
+                    channel_id=row.dm_channel_id,
+                    message_id=None,
+                    failure_reason=decision.reason,
+                )
+                if decision.action is Action.DISABLE_TARGET:
+                    await disable_user_dms(conn, row.user_id, decision.reason)
+        if decision.action is Action.HALT:
+            return Outcome.HALTED
+        if decision.action is Action.RETRY:
+            return Outcome.WAITING
+        if decision.action is not Action.DELIVERED:
+            self.report.failed += 1
+            log.warning(
+                "dm_failed",
+                user_id=row.user_id,
+                action=decision.action.value,
+                reason=decision.reason,
+            )
+        return Outcome.DONE
+
+
+async def deliver_dms(runtime: Runtime) -> DeliveryReport:
+    report = await DmDelivery(runtime).run()
+    log.info("dm_lane_done", sent=report.sent, failed=report.failed, halted=report.halted)
+    return report

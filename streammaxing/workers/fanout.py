@@ -1,0 +1,180 @@
+"""`stream_online` → fan-out: resolve guilds and DM recipients, claim their keys, queue delivery.
+
+First every (guild, stream) key is claimed as a pending outbox row (so each channel's queue is in
+go-live order), then Helix is asked, and one transaction fills in the rendered payloads, claims
+the (user, stream) DM keys and defers the delivery jobs of the shards it touched. A duplicate
+event (same stream id, any message id) finds nothing left to claim or fill and queues nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from streammaxing.runtime import Runtime
+from streammaxing.schema.fanout import (
+    AnnouncementClaim,
+    claim_announcements,
+    claim_dms,
+    dm_recipients,
+    fill_announcement_payloads,
+    guilds_tracking,
+)
+from streammaxing.schema.lifecycle import (
+    claim_resumed,
+    record_stream,
+    resume_targets,
+    set_stream_snapshot,
+)
+from streammaxing.schema.streamers import upsert_streamer
+from streammaxing.templating import DEFAULT_TEMPLATE, render_announcement
+from streammaxing.workers.enrich import OnlineEvent, enrich
+from streammaxing.workers.lifecycle import EditKind, snapshot_of
+from streammaxing.workers.queueing import (
+    defer_announcement_delivery,
+    defer_dm_delivery,
+    defer_edit,
+)
+
+log = structlog.get_logger(__name__)
+
+SHARDS = 16
+
+
+def shard_of(channel_id: str) -> int:
+    """The delivery shard of a channel: its messages all go through one shard, in order."""
+    digest = hashlib.blake2b(channel_id.encode(), digest_size=2).digest()
+    return int.from_bytes(digest, "big") % SHARDS
+
+
+@dataclass(frozen=True)
+class FanoutResult:
+    guilds: int
+    announcements_claimed: int
+    dms_claimed: int
+    skipped: str | None = None
+
+
+async def fan_out(runtime: Runtime, event_payload: dict[str, Any]) -> FanoutResult:
+    event = OnlineEvent.from_payload(event_payload)
+    structlog.contextvars.bind_contextvars(
+        streamer_id=event.broadcaster_id, event_id=event.stream_id
+    )
+    if event.type != "live":
+        log.info("stream_online_skipped", stream_type=event.type)
+        return FanoutResult(0, 0, 0, skipped=f"type {event.type}")
+
+    # Phase 1: claim every guild's key right away, so each channel's queue holds this stream in
+    # go-live order while Helix is being asked (which can take seconds).
+    async with runtime.pool.connection() as conn:
+        streamer = await upsert_streamer(
+            conn,
+            broadcaster_id=event.broadcaster_id,
+            login=event.broadcaster_login,
+            display_name=None,
+            avatar_url=None,
+        )
+        targets = await guilds_tracking(conn, streamer.id)
+        async with conn.transaction():
+            stream = await record_stream(
+                conn,
+                stream_id=event.stream_id,
+                streamer_id=streamer.id,
+                started_at=event.started_at,
+            )
+            # A restart within a guild's cooldown re-uses its previous message (edited back to
+            # live below) instead of announcing again.
+            resumes = await resume_targets(
+                conn,
+                streamer_id=streamer.id,
+                stream_id=event.stream_id,
+                guild_ids=[t.guild_id for t in targets],
+                default_cooldown=runtime.settings.restart_cooldown_seconds,
+            )
+            resumed = await claim_resumed(
+                conn,
+                streamer_id=streamer.id,
+                event_id=event.stream_id,
+                started_at=event.started_at,
+                targets=resumes,
+            )
+            skip = {r.guild_id for r in resumes}
+            claimed = await claim_announcements(
+                conn,
+                streamer_id=streamer.id,
+                event_id=event.stream_id,
+                started_at=event.started_at,
+                claims=[
+                    AnnouncementClaim(t.guild_id, t.channel_id, shard_of(t.channel_id))
+                    for t in targets
+                    if t.guild_id not in skip
+                ],
+            )
+
+    # Phase 2: enrich, render each guild's payload, fill the claimed rows, queue the delivery.
+    enriched = await enrich(
+        runtime.helix,
+        event,
+        fallback_title=streamer.last_title or "",
+        fallback_game=streamer.last_category_name or "",
+    )
+    info = enriched.info
+    payloads: dict[str, dict[str, Any]] = {}
+    for target in targets:
+        try:
+            payloads[target.guild_id] = render_announcement(
+                target.message_template,
+                info,
+                mention_role_id=target.mention_role_id,
+                cache_buster=event.stream_id,
+            )
+        except ValueError as error:
+            log.warning("render_failed", guild_id=target.guild_id, error=str(error))
+    dm_payload = render_announcement(
+        DEFAULT_TEMPLATE, info, mention_role_id=None, cache_buster=event.stream_id
+    )
+    async with runtime.pool.connection() as conn, conn.transaction():
+        await upsert_streamer(
+            conn,
+            broadcaster_id=event.broadcaster_id,
+            login=info.streamer_login,
+            display_name=info.streamer_display_name,
+            avatar_url=enriched.avatar_url,
+        )
+        await set_stream_snapshot(conn, event.stream_id, snapshot_of(info))
+        shards = await fill_announcement_payloads(
+            conn,
+            event_id=event.stream_id,
+            payloads={g: p for g, p in payloads.items() if g not in skip},
+        )
+        if resumed:
+            await defer_edit(runtime.app, conn, event.stream_id, EditKind.RELIVE.value)
+        elif stream.previously_ended:
+            await defer_edit(runtime.app, conn, event.stream_id, EditKind.REOPEN.value)
+        # A restart within the cooldown is the same stream to members: no second DM.
+        recipients = await dm_recipients(conn, streamer.id, [g for g in payloads if g not in skip])
+        dms = await claim_dms(
+            conn,
+            streamer_id=streamer.id,
+            event_id=event.stream_id,
+            payload=dm_payload,
+            recipients=recipients,
+        )
+        await defer_announcement_delivery(runtime.app, conn, sorted(set(shards)))
+        if dms:
+            await defer_dm_delivery(runtime.app, conn)
+
+    runtime.metrics.fanout_size.observe(len(targets))
+    log.info(
+        "fan_out",
+        guilds=len(targets),
+        announcements_claimed=len(claimed),
+        announcements_rendered=len(shards),
+        resumed=len(resumed),
+        dms_claimed=dms,
+        from_helix=enriched.from_helix,
+    )
+    return FanoutResult(guilds=len(targets), announcements_claimed=len(claimed), dms_claimed=dms)
