@@ -1,0 +1,256 @@
+"""What each admin CLI verb does: build the request model from its arguments, call the service.
+
+Request models are built with ``model_validate`` on the arguments given, so the CLI validates
+exactly like the API (a `pydantic.ValidationError` is bad input) and fields the user did not
+pass stay unset (``config set --channel …`` changes only the channel).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from pydantic import BaseModel, ValidationError
+
+from streammaxing.admin import service, service_members, service_streamers
+from streammaxing.admin.errors import FieldIssue, Invalid, issues_from_validation
+from streammaxing.admin.models import (
+    GuildConfigUpdate,
+    GuildUpsert,
+    HistoryQuery,
+    PageQuery,
+    PreferenceSet,
+    PreviewRequest,
+    StreamerAdd,
+    StreamerUpdate,
+    StreamSample,
+    UserUpsert,
+)
+from streammaxing.admin.service import AdminServices
+
+#: The value that sets an option back to its default (null in the API): ``--restart-cooldown
+#: default``, ``--offline-template default``. A file named so is ``./default``.
+DEFAULT: Final = "default"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a verb produced: a response model to print (None: nothing) and a one-line note."""
+
+    result: BaseModel | None = None
+    note: str | None = None
+
+
+def _saved(what: str, created: bool) -> str:
+    return f"{what} {'created' if created else 'updated'}"
+
+
+def _read_text(source: str, field: str) -> str:
+    try:
+        return sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except OSError as error:
+        raise Invalid([FieldIssue(field, f"cannot read {source}: {error.strerror}")]) from error
+
+
+def _read_json_object(source: str, field: str) -> object:
+    text = _read_text(source, field)
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise Invalid([FieldIssue(field, f"{source} is not valid JSON: {error}")]) from error
+
+
+def _stdin_at_most_once(**sources: str | None) -> None:
+    """Refuse two options reading stdin ('-'): the second would read nothing."""
+    readers = [field for field, source in sources.items() if source == "-"]
+    if len(readers) > 1:
+        raise Invalid([FieldIssue(readers[1], f"stdin ('-') is already read for {readers[0]}")])
+
+
+def _template_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The templates the options name: files, stdin ('-') or, for the offline one, DEFAULT."""
+    fields: dict[str, Any] = {}
+    if args.template is not None:
+        fields["message_template"] = _read_json_object(args.template, "message_template")
+    if args.offline_template == DEFAULT:
+        fields["offline_template"] = None
+    elif args.offline_template is not None:
+        fields["offline_template"] = _read_json_object(args.offline_template, "offline_template")
+    return fields
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    """The options the user actually passed (argparse leaves the others None)."""
+    return {key: value for key, value in values.items() if value is not None}
+
+
+# -- guilds and config -----------------------------------------------------------------------
+
+
+async def guild_add(args: argparse.Namespace, s: AdminServices) -> Outcome:
+    body = GuildUpsert.model_validate(
+        {"name": args.name, "icon": args.icon, "owner_id": args.owner}
+    )
+    guild, created = await service.upsert_guild(s, args.guild_id, body)
+    return Outcome(guild, _saved(f"guild {guild.guild_id}", created))
+
+
+async def guild_get(args: argparse.Namespace, s: AdminServices) -> Outcome:
+    return Outcome(await service.get_guild(s, args.guild_id))
+
+
+async def guild_list(args: argparse.Namespace, s: AdminServices) -> Outcome:
+    query = PageQuery.model_validate(_given(limit=args.limit, after=args.after))
+    return Outcome(await service.list_guilds(s, query))
+
+
+async def guild_delete(args: argparse.Namespace, s: AdminServices) -> Outcome:
+    await service.delete_guild(s, args.guild_id)
+    return Outcome(note=f"guild {args.guild_id} deleted")
+
+
+async def config_get(args: argparse.Namespace, s: AdminServices) -> Outcome:
+    return Outcome(await service.get_config(s, args.guild_id))
+
+
+def _role_option(args: argparse.Namespace) -> dict[str, Any]:
+    if args.no_role:
+        return {"mention_role_id": None}
+    return _given(mention_role_id=args.role)
+
+
+async def config_set(args: argparse.Namespace, s: AdminServices) -> Outcome:
+    fields = _given(channel_id=args.channel, enabled=args.enabled, dm_enabled=args.dm_enabled)
+    fields.update(_role_option(args))
+    _stdin_at_most_once(message_template=args.template, offline_template=args.offline_template)
+    fields.update(_template_options(args))
+    if args.restart_cooldown is not None:
+        cooldown = args.restart_cooldown
+        fields["restart_cooldown_seconds"] = None if cooldown == DEFAULT else cooldown
+    config, created = await service.set_config(
+        s, args.guild_id, GuildConfigUpdate.model_validate(fields)
+    )
+    return Outcome(config, _saved(f"config of guild {args.guild_id}", created))
+
+
+async def config_preview(args: argparse.Namespace, s: AdminServices) -> Outcome:
+    fields = _role_option(args)
+    _stdin_at_most_once(
+        message_template=args.template, offline_template=args.offline_template, stream=args.stream
+    )
+    fields.update(_template_options(args))
+    if args.ended:
+        fields["form"] = "ended"
+    if args.stream is not None:
+        text = _read_text(args.stream, "stream")
+        try:
+            fields["stream"] = StreamSample.model_validate_json(text)
+        except ValidationError as error:
+            raise Invalid(issues_from_validation(error, "stream")) from error
+    body = PreviewRequest.model_validate(fields)
+    return Outcome(await service.preview(s, args.guild_id, body))
+
+
+async def history(args: argparse.Namespace, s: AdminServices) -> Outcome:
+    query = HistoryQuery.model_validate(_given(limit=args.limit))
+    return Outcome(await service.history(s, args.guild_id, query))
+
+
+# -- streamers -------------------------------------------------------------------------------
+
+
+async def streamer_track(args: argparse.Namespace, s: AdminServices) -> Outcome:
+    body = StreamerAdd.model_validate(
+        _given(login=args.login, broadcaster_id=args.broadcaster_id, added_by=args.added_by)
+    )
+    link = await service_streamers.track_streamer(s, args.guild_id, body)
+    return Outcome(link, f"guild {args.guild_id} now tracks {link.login} ({link.broadcaster_id})")
+
+
+async def streamer_get(args: argparse.Namespace, s: AdminServices) -> Outcome:
+    return Outcome(await service_streamers.get_streamer(s, args.guild_id, args.streamer))
+
+
+async def streamer_list(args: argparse.Namespace, s: AdminServices) -> Outcome:
+    return Outcome(await service_streamers.list_streamers(s, args.guild_id))
+
+
+async def _set_streamer(args: argparse.Namespace, s: AdminServices, enabled: bool) -> Outcome:
+    body = StreamerUpdate(enabled=enabled)
+    link = await service_streamers.update_streamer(s, args.guild_id, args.streamer, body)
+    return Outcome(link, f"{link.login} {'enabled' if enabled else 'disabled'}")
+
+
+async def streamer_enable(args: argparse.Namespace, s: AdminServices) -> Outcome:
+    return await _set_streamer(args, s, True)
+
+
+async def streamer_disable(args: argparse.Namespace, s: AdminServices) -> Outcome:
+    return await _set_streamer(args, s, False)
+
+
+async def streamer_untrack(args: argparse.Namespace, s: AdminServices) -> Outcome:
+    await service_streamers.untrack_streamer(s, args.guild_id, args.streamer)
+    return Outcome(note=f"guild {args.guild_id} no longer tracks {args.streamer}")
+
+
+# -- members ---------------------------------------------------------------------------------
+
+
+async def user_upsert(args: argparse.Namespace, s: AdminServices) -> Outcome:
+    body = UserUpsert.model_validate({"username": args.username, "avatar": args.avatar})
+    user, created = await service_members.upsert_user(s, args.user_id, body)
+    return Outcome(user, _saved(f"user {user.user_id}", created))
+
+
+async def user_get(args: argparse.Namespace, s: AdminServices) -> Outcome:
+    return Outcome(await service_members.get_user(s, args.user_id))
+
+
+async def user_delete(args: argparse.Namespace, s: AdminServices) -> Outcome:
+    await service_members.erase_user(s, args.user_id)
+    return Outcome(note=f"user {args.user_id} and everything about them erased")
+
+
+async def dm_subscribe(args: argparse.Namespace, s: AdminServices) -> Outcome:
+    row, created = await service_members.subscribe(s, args.guild_id, args.user_id)
+    state = "subscribed" if created else "was already subscribed"
+    return Outcome(row, f"user {args.user_id} {state} to guild {args.guild_id}")
+
+
+async def dm_unsubscribe(args: argparse.Namespace, s: AdminServices) -> Outcome:
+    await service_members.unsubscribe(s, args.guild_id, args.user_id)
+    return Outcome(note=f"user {args.user_id} unsubscribed from guild {args.guild_id}")
+
+
+async def dm_list(args: argparse.Namespace, s: AdminServices) -> Outcome:
+    query = PageQuery.model_validate(_given(limit=args.limit, after=args.after))
+    return Outcome(await service_members.list_subscribers(s, args.guild_id, query))
+
+
+async def prefs_list(args: argparse.Namespace, s: AdminServices) -> Outcome:
+    return Outcome(await service_members.list_preferences(s, args.user_id))
+
+
+async def _set_pref(args: argparse.Namespace, s: AdminServices, enabled: bool) -> Outcome:
+    preference = await service_members.set_preference(
+        s, args.user_id, args.guild_id, args.streamer, PreferenceSet(enabled=enabled)
+    )
+    return Outcome(preference, f"{preference.streamer_login} {'unmuted' if enabled else 'muted'}")
+
+
+async def prefs_mute(args: argparse.Namespace, s: AdminServices) -> Outcome:
+    return await _set_pref(args, s, False)
+
+
+async def prefs_unmute(args: argparse.Namespace, s: AdminServices) -> Outcome:
+    return await _set_pref(args, s, True)
+
+
+async def prefs_clear(args: argparse.Namespace, s: AdminServices) -> Outcome:
+    await service_members.clear_preference(s, args.user_id, args.guild_id, args.streamer)
+    return Outcome(note=f"preference for {args.streamer} cleared (back to the default: on)")

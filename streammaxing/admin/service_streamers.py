@@ -1,0 +1,153 @@
+"""The admin operations on the streamers a guild tracks (see `streammaxing.admin.service`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+import structlog
+from psycopg import AsyncConnection
+
+from streammaxing.admin.errors import Conflict, FieldIssue, Invalid, NotFound, UpstreamUnavailable
+from streammaxing.admin.models import (
+    GuildStreamerList,
+    GuildStreamerOut,
+    StreamerAdd,
+    StreamerUpdate,
+)
+from streammaxing.admin.service import AdminServices, require_guild, transaction
+from streammaxing.schema import admin_streamers as queries
+from streammaxing.schema.admin_members import lock_user
+from streammaxing.schema.admin_streamers import GuildStreamerRow
+from streammaxing.schema.streamers import upsert_streamer
+from streammaxing.twitch.errors import TwitchError
+
+log = structlog.get_logger(__name__)
+
+#: The job that creates a newly tracked streamer's EventSub subscriptions (deferred by name).
+SUBSCRIBE_TASK: Final = "subscribe_streamer"
+SUBSCRIBE_QUEUE: Final = "maintenance"
+
+
+@dataclass(frozen=True)
+class _TwitchIdentity:
+    broadcaster_id: str
+    login: str
+    display_name: str | None
+    avatar_url: str | None
+
+
+async def _resolve(services: AdminServices, body: StreamerAdd) -> _TwitchIdentity:
+    """Who ``body.login`` is on Twitch; without Helix (dry-run), the id the request gives."""
+    if services.helix is None:
+        if body.broadcaster_id is None:
+            raise Invalid(
+                [
+                    FieldIssue(
+                        "broadcaster_id",
+                        "is required: Twitch credentials are not configured (dry-run), so the "
+                        "login cannot be resolved; give the streamer's Twitch user id",
+                    )
+                ]
+            )
+        return _TwitchIdentity(body.broadcaster_id, body.login, None, None)
+    try:
+        users = await services.helix.get_users(logins=[body.login])
+    except TwitchError as error:
+        raise UpstreamUnavailable(f"Twitch could not look up {body.login!r}: {error}") from error
+    user = next((u for u in users if u.login.lower() == body.login), None)
+    if user is None:
+        raise NotFound(f"no Twitch user has the login {body.login!r}")
+    if body.broadcaster_id is not None and body.broadcaster_id != user.id:
+        message = f"does not match {body.login!r}, whose Twitch user id is {user.id}"
+        raise Invalid([FieldIssue("broadcaster_id", message)])
+    return _TwitchIdentity(
+        user.id, user.login.lower(), user.display_name or None, user.profile_image_url or None
+    )
+
+
+async def _require_link(
+    conn: AsyncConnection[Any], guild_id: str, streamer: str
+) -> GuildStreamerRow:
+    await require_guild(conn, guild_id)
+    link = await queries.guild_streamer(conn, guild_id, streamer)
+    if link is None:
+        raise NotFound(f"guild {guild_id} does not track streamer {streamer!r}")
+    return link
+
+
+async def track_streamer(
+    services: AdminServices, guild_id: str, body: StreamerAdd
+) -> GuildStreamerOut:
+    """Resolve the login, upsert the streamer, link it and defer its subscription job, all in
+    one transaction (Twitch is asked first, so no connection waits on it)."""
+    identity = await _resolve(services, body)
+    async with transaction(services) as conn:
+        await require_guild(conn, guild_id)
+        if body.added_by is not None and not await lock_user(conn, body.added_by):
+            raise NotFound(f"user {body.added_by} not found")
+        streamer = await upsert_streamer(
+            conn,
+            broadcaster_id=identity.broadcaster_id,
+            login=identity.login,
+            display_name=identity.display_name,
+            avatar_url=identity.avatar_url,
+        )
+        if not await queries.link_streamer(conn, guild_id, streamer.id, added_by=body.added_by):
+            raise Conflict(
+                f"guild {guild_id} already tracks {identity.login} ({identity.broadcaster_id})"
+            )
+        job_id = await services.app.configure_task(
+            SUBSCRIBE_TASK, connection=conn, queue=SUBSCRIBE_QUEUE
+        ).defer_async(streamer_id=str(streamer.id))
+        link = await queries.guild_streamer(conn, guild_id, identity.broadcaster_id)
+    if link is None:
+        raise Conflict(f"guild {guild_id} stopped tracking {identity.login} concurrently")
+    log.info(
+        "admin_streamer_tracked",
+        guild_id=guild_id,
+        streamer_id=str(streamer.id),
+        broadcaster_id=identity.broadcaster_id,
+        job_id=job_id,
+    )
+    return GuildStreamerOut.model_validate(link)
+
+
+async def list_streamers(services: AdminServices, guild_id: str) -> GuildStreamerList:
+    async with transaction(services) as conn:
+        await require_guild(conn, guild_id)
+        rows = await queries.guild_streamers(conn, guild_id)
+    return GuildStreamerList(items=[GuildStreamerOut.model_validate(row) for row in rows])
+
+
+async def get_streamer(services: AdminServices, guild_id: str, streamer: str) -> GuildStreamerOut:
+    async with transaction(services) as conn:
+        link = await _require_link(conn, guild_id, streamer)
+    return GuildStreamerOut.model_validate(link)
+
+
+async def update_streamer(
+    services: AdminServices, guild_id: str, streamer: str, body: StreamerUpdate
+) -> GuildStreamerOut:
+    """Enable or disable the guild's announcements for one streamer it tracks."""
+    async with transaction(services) as conn:
+        link = await _require_link(conn, guild_id, streamer)
+        await queries.set_link_enabled(conn, guild_id, link.streamer_id, enabled=body.enabled)
+        updated = await queries.guild_streamer(conn, guild_id, link.broadcaster_id)
+    if updated is None:
+        raise Conflict(f"guild {guild_id} stopped tracking {streamer!r} concurrently")
+    log.info(
+        "admin_streamer_updated",
+        guild_id=guild_id,
+        streamer_id=str(link.streamer_id),
+        enabled=body.enabled,
+    )
+    return GuildStreamerOut.model_validate(updated)
+
+
+async def untrack_streamer(services: AdminServices, guild_id: str, streamer: str) -> None:
+    """Stop tracking; the cleanup job deletes streamers nobody tracks any more."""
+    async with transaction(services) as conn:
+        link = await _require_link(conn, guild_id, streamer)
+        await queries.unlink_streamer(conn, guild_id, link.streamer_id)
+    log.info("admin_streamer_untracked", guild_id=guild_id, streamer_id=str(link.streamer_id))

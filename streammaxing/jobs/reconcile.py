@@ -1,0 +1,90 @@
+"""`reconcile_subscriptions` (every 10 minutes): Twitch's list ⇄ the streamers guilds track.
+
+Lists every subscription of our client (all pages), keeps those delivering to our callback, and
+converges them on the tracked streamers (`converge`): creates what is missing, deletes what
+nobody tracks, replaces failed ones, and rewrites `status` / `last_verified`. The listing is
+taken before the tracked streamers are read, so a streamer tracked meanwhile is never mistaken
+for an untracked one. One run at a time across all processes (an advisory lock; a second run
+finds it held and returns at once), and a run right after another changes nothing.
+
+A failed listing (5xx, rate limit) changes nothing and raises; failed creations or deletions
+leave the run incomplete (`retry_later`) so the task is retried, and the next run repairs
+whatever is still missing — nothing is lost either way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Final
+
+import structlog
+
+from streammaxing.jobs.access import Unavailable, note_budget, subscription_access
+from streammaxing.jobs.converge import converge
+from streammaxing.jobs.eventsub_plan import is_ours
+from streammaxing.jobs.patience import patiently
+from streammaxing.runtime import Runtime
+from streammaxing.schema.locks import try_session_lock
+from streammaxing.schema.subscriptions import database_now, tracked_streamers
+
+log = structlog.get_logger(__name__)
+
+JOB_NAME: Final = "reconcile_subscriptions"
+#: Advisory lock key shared by every process: ASCII "SMRECON".
+RECONCILE_LOCK_KEY: Final = int.from_bytes(b"SMRECON", "big")
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    skipped: str | None = None
+    listed: int = 0
+    """Subscriptions Twitch listed for our client (any callback)."""
+    ours: int = 0
+    """Of those, webhooks to our callback."""
+    tracked: int = 0
+    kept: int = 0
+    created: int = 0
+    deleted: int = 0
+    suppressed: int = 0
+    refused: int = 0
+    failures: int = 0
+
+    @property
+    def retry_later(self) -> bool:
+        return self.failures > 0
+
+
+async def reconcile_subscriptions(runtime: Runtime) -> ReconcileResult:
+    access = subscription_access(runtime, JOB_NAME)
+    if isinstance(access, Unavailable):
+        return ReconcileResult(skipped=access.reason)
+    async with (
+        runtime.pool.connection() as lock_conn,
+        try_session_lock(lock_conn, RECONCILE_LOCK_KEY) as held,
+    ):
+        if not held:
+            log.info("reconcile_already_running")
+            return ReconcileResult(skipped="another reconcile is running")
+        as_of = await database_now(lock_conn)
+        listing = await patiently(access.helix.list_subscriptions)
+        note_budget(runtime, listing.budget)
+        ours = [sub for sub in listing.subscriptions if is_ours(sub, access.target.callback)]
+        async with runtime.pool.connection() as conn:
+            tracked = await tracked_streamers(conn)
+        done = await converge(
+            runtime, access, subscriptions=ours, tracked=tracked.keys(), as_of=as_of
+        )
+        note_budget(runtime, access.helix.budget)
+    result = ReconcileResult(
+        listed=len(listing.subscriptions),
+        ours=len(ours),
+        tracked=len(tracked),
+        kept=done.kept,
+        created=done.created,
+        deleted=done.deleted,
+        suppressed=done.suppressed,
+        refused=done.refused,
+        failures=done.failures,
+    )
+    log.info("reconcile_finished", **asdict(result))
+    return result

@@ -1,0 +1,107 @@
+"""`subscribe_streamer` (deferred when a guild starts tracking a streamer): live-ready in seconds.
+
+The same convergence as the reconcile, for one streamer, from Twitch's listing filtered by its
+broadcaster id: its three subscriptions are created (or found, or repaired) at once instead of
+at the next reconcile. Deferred by name — task `subscribe_streamer` on queue `maintenance` with
+`{"streamer_id": "<uuid>"}` — by the admin API, by `subscription_revoked` and by
+`cleanup_orphans` when a streamer it was about to delete is tracked again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from functools import partial
+from typing import Final
+from uuid import UUID
+
+import procrastinate
+import structlog
+from procrastinate import exceptions as procrastinate_exceptions
+from procrastinate.jobs import Job
+
+from streammaxing.jobs.access import Unavailable, note_budget, subscription_access
+from streammaxing.jobs.converge import converge
+from streammaxing.jobs.eventsub_plan import is_ours
+from streammaxing.jobs.patience import patiently
+from streammaxing.runtime import Runtime
+from streammaxing.schema.subscriptions import database_now, tracked_streamer
+
+log = structlog.get_logger(__name__)
+
+SUBSCRIBE_TASK: Final = "subscribe_streamer"
+MAINTENANCE_QUEUE: Final = "maintenance"
+
+
+@dataclass(frozen=True)
+class SubscribeResult:
+    skipped: str | None = None
+    kept: int = 0
+    created: int = 0
+    deleted: int = 0
+    suppressed: int = 0
+    refused: int = 0
+    failures: int = 0
+
+    @property
+    def retry_later(self) -> bool:
+        return self.failures > 0
+
+
+async def subscribe_streamer(runtime: Runtime, streamer_id: UUID) -> SubscribeResult:
+    access = subscription_access(runtime, SUBSCRIBE_TASK)
+    if isinstance(access, Unavailable):
+        return SubscribeResult(skipped=access.reason)
+    async with runtime.pool.connection() as conn:
+        streamer = await tracked_streamer(conn, streamer_id)
+        as_of = await database_now(conn)
+    if streamer is None:
+        log.info("subscribe_streamer_not_tracked", streamer_id=str(streamer_id))
+        return SubscribeResult(skipped="no guild tracks this streamer")
+    broadcaster = streamer.twitch_broadcaster_id
+    listing = await patiently(partial(access.helix.list_subscriptions, user_id=broadcaster))
+    ours = [sub for sub in listing.subscriptions if is_ours(sub, access.target.callback)]
+    done = await converge(
+        runtime,
+        access,
+        subscriptions=ours,
+        tracked={broadcaster},
+        as_of=as_of,
+        streamer_id=streamer_id,
+    )
+    note_budget(runtime, access.helix.budget)
+    result = SubscribeResult(
+        kept=done.kept,
+        created=done.created,
+        deleted=done.deleted,
+        suppressed=done.suppressed,
+        refused=done.refused,
+        failures=done.failures,
+    )
+    log.info(
+        "subscribe_streamer_finished",
+        streamer_id=str(streamer_id),
+        broadcaster_id=broadcaster,
+        **asdict(result),
+    )
+    return result
+
+
+def subscribe_job(streamer_id: UUID) -> Job:
+    """The job for one streamer: at most one waiting, and one running, per streamer."""
+    key = f"{SUBSCRIBE_TASK}:{streamer_id}"
+    return Job(
+        queue=MAINTENANCE_QUEUE,
+        task_name=SUBSCRIBE_TASK,
+        lock=key,
+        queueing_lock=key,
+        task_kwargs={"streamer_id": str(streamer_id)},
+    )
+
+
+async def defer_subscribe(app: procrastinate.App, streamer_id: UUID) -> bool:
+    """Queue `subscribe_streamer`; False when one is already waiting for this streamer."""
+    try:
+        await app.job_manager.defer_job_async(subscribe_job(streamer_id))
+    except procrastinate_exceptions.AlreadyEnqueued:
+        return False
+    return True
