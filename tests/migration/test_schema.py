@@ -1,0 +1,174 @@
+"""The migrations against the seed schema document, and the runner's guarantees."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from streammaxing.schema.migrate import load_migrations, migrate, rollback
+from tests.support import conninfo_to_url
+
+SEED = Path(__file__).resolve().parents[3] / "shared" / "seed" / "000_32b6f1cf5ac083f8.txt"
+SEED_TABLES = (
+    "users",
+    "guilds",
+    "guild_config",
+    "streamers",
+    "guild_streamers",
+    "user_preferences",
+    "eventsub_subscriptions",
+    "notification_log",
+)
+
+Catalog = dict[str, Any]
+
+
+def seed_sql() -> str:
+    """The seed document's CREATE TABLE / CREATE INDEX blocks, in document order."""
+    text = SEED.read_text(encoding="utf-8")
+    blocks = re.findall(r"```sql\n(.*?)```", text, flags=re.S)
+    return "\n".join(b for b in blocks if b.lstrip().startswith(("CREATE TABLE", "CREATE INDEX")))
+
+
+def snapshot(conninfo: str) -> Catalog:
+    """Columns, constraints and indexes of the seed tables, as the catalog reports them."""
+    with psycopg.connect(conninfo) as conn:
+        columns = conn.execute(
+            """
+            SELECT table_name, column_name, data_type, is_nullable, column_default
+            FROM information_schema.columns
+            WHERE table_schema = 'public' AND table_name = ANY(%s)
+            ORDER BY table_name, ordinal_position
+            """,
+            (list(SEED_TABLES),),
+        ).fetchall()
+        constraints = conn.execute(
+            """
+            SELECT c.conrelid::regclass::text, c.contype, pg_get_constraintdef(c.oid)
+            FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+            WHERE n.nspname = 'public' AND c.conrelid::regclass::text = ANY(%s)
+            ORDER BY 1, 2, 3
+            """,
+            (list(SEED_TABLES),),
+        ).fetchall()
+        indexes = conn.execute(
+            """
+            SELECT tablename, indexname, indexdef FROM pg_indexes
+            WHERE schemaname = 'public' AND tablename = ANY(%s)
+            ORDER BY 1, 2
+            """,
+            (list(SEED_TABLES),),
+        ).fetchall()
+    return {
+        "columns": {(t, c): (ty, n, d) for t, c, ty, n, d in columns},
+        "constraints": set(constraints),
+        "indexes": {(t, name): d for t, name, d in indexes},
+    }
+
+
+def tables(conninfo: str) -> set[str]:
+    with psycopg.connect(conninfo) as conn:
+        rows = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        ).fetchall()
+    return {r[0] for r in rows}
+
+
+class TestInitialSchema:
+    @pytest.mark.skipif(not SEED.exists(), reason="shared/seed is not beside this checkout")
+    async def test_001_is_the_seed_exactly(
+        self, empty_database_url: str, database_url: str
+    ) -> None:
+        """Migration 001 alone produces the same catalog as the seed document's own SQL."""
+        with psycopg.connect(empty_database_url, autocommit=True) as conn:
+            conn.execute(seed_sql().encode())
+        expected = snapshot(empty_database_url)
+
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        await migrate(database_url, target=1, with_procrastinate=False)
+        assert snapshot(database_url) == expected
+        assert len(expected["columns"]) == 46  # 5+5+6+9+5+6+5+5 columns in the seed
+
+    @pytest.mark.skipif(not SEED.exists(), reason="shared/seed is not beside this checkout")
+    def test_later_migrations_drop_nothing_of_the_seed(
+        self, empty_database_url: str, database_url: str
+    ) -> None:
+        """After all migrations, every seed column, constraint and index is still as written."""
+        with psycopg.connect(empty_database_url, autocommit=True) as conn:
+            conn.execute(seed_sql().encode())
+        seed = snapshot(empty_database_url)
+        current = snapshot(database_url)
+        for key, value in seed["columns"].items():
+            assert current["columns"][key] == value, key
+        assert seed["constraints"] <= current["constraints"]
+        for key, value in seed["indexes"].items():
+            assert current["indexes"][key] == value, key
+
+    def test_foreign_keys_cascade_as_the_seed_says(self, database_url: str) -> None:
+        """Every seed FK cascades on delete except guild_streamers.added_by (as written)."""
+        constraints = snapshot(database_url)["constraints"]
+        fks = {(t, d) for t, kind, d in constraints if kind == "f"}
+        cascading = {(t, d) for t, d in fks if d.endswith("ON DELETE CASCADE")}
+        assert fks - cascading == {
+            ("guild_streamers", "FOREIGN KEY (added_by) REFERENCES users(user_id)")
+        }
+        assert ("notification_log", "UNIQUE (guild_id, event_id)") in {
+            (t, d) for t, kind, d in constraints if kind == "u"
+        }
+
+    def test_spec_additions_exist(self, database_url: str) -> None:
+        """SPEC §4's additions are created by the later migrations."""
+        columns = snapshot(database_url)["columns"]
+        assert columns[("guild_config", "dm_enabled")] == ("boolean", "NO", "true")
+        assert ("notification_log", "channel_id") in columns
+        assert ("notification_log", "message_id") in columns
+        assert ("users", "dm_channel_id") in columns
+        assert {"dm_subscribers", "dm_log", "eventsub_messages"} <= tables(database_url)
+
+
+class TestRunner:
+    async def test_up_down_up(self, empty_database_url: str) -> None:
+        """Every migration reverts cleanly and applies again."""
+        versions = [m.version for m in load_migrations()]
+        assert await migrate(empty_database_url) == versions
+        assert await rollback(empty_database_url, to_version=0) == list(reversed(versions))
+        assert not (set(SEED_TABLES) & tables(empty_database_url))
+        assert await migrate(empty_database_url) == versions
+
+    async def test_second_run_is_a_no_op(self, database_url: str) -> None:
+        """Migrating an up-to-date database applies nothing and changes nothing."""
+        before = snapshot(database_url)
+        assert await migrate(database_url) == []
+        assert snapshot(database_url) == before
+
+    def test_concurrent_migrate_processes(self, empty_database_url: str) -> None:
+        """Two `streammaxing migrate` started together both exit 0; each migration runs once."""
+        env = {
+            **os.environ,
+            "DATABASE_URL": conninfo_to_url(empty_database_url),
+            "LOG_FORMAT": "json",
+        }
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "streammaxing", "migrate"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            for _ in range(2)
+        ]
+        outputs = [p.communicate(timeout=120) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], outputs
+        with psycopg.connect(empty_database_url) as conn:
+            rows = conn.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
+            jobs_table = conn.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()
+        assert [r[0] for r in rows] == [m.version for m in load_migrations()]
+        assert jobs_table == ("procrastinate_jobs",)
