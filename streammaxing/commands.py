@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import secrets
 import sys
@@ -22,6 +23,9 @@ from streammaxing.runtime import RUNTIME_KEY
 from streammaxing.settings import ConfigError, Settings
 
 log = structlog.get_logger("streammaxing")
+
+# Generation-0 collection threshold of the ingest process (CPython's default is 700).
+_INGEST_GC_THRESHOLD = 5_000
 
 
 def with_database(settings: Settings, body: Callable[[str], int]) -> int:
@@ -82,7 +86,15 @@ def serve_ingest(settings: Settings, url: str, host: str, port: int) -> int:
         lifespan="on",
         timeout_graceful_shutdown=5,
     )
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)
+    # Everything built so far lives as long as the process: move it out of the collector's view,
+    # and collect young objects less often. Per request the app makes a few hundred short-lived
+    # objects and no cycles worth chasing, so a larger generation-0 threshold spends less time
+    # in collections (measured by bench/ingest.py) and bounds memory all the same.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(_INGEST_GC_THRESHOLD)
+    server.run()
     return 0
 
 
