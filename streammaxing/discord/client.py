@@ -13,6 +13,7 @@ resending the same create returns the message already made (§1.3).
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -44,6 +45,13 @@ EDIT_MESSAGE = "/channels/{channel_id}/messages/{message_id}"
 OPEN_DM = "/users/@me/channels"
 
 # Top-level resources: their ids are part of a bucket's identity (D:topics/rate-limits).
+#: Requests one process has in flight to Discord at once (and its pool's connections). At 50
+#: req/s and 300 ms per answer ~15 are busy. More would not send faster, and httpx's pool checks
+#: every connection (a readability syscall for each idle one) whenever a request starts or ends,
+#: and every queued request against every connection: with a crowd of callers, a large pool
+#: spent more CPU there than on the requests (bench/fanout.py). The rest wait in `DiscordClient`.
+MAX_CONCURRENT_REQUESTS = 16
+
 _MAJOR_PARAMETERS = ("channel_id", "guild_id", "webhook_id")
 _SNOWFLAKE = re.compile(r"[0-9]{1,20}")
 
@@ -130,7 +138,9 @@ def build_http_client(
         # Keep idle connections a minute (httpx's default is 5 s): a new TLS handshake delays the
         # first request after a lull past the limiter's slot.
         limits=httpx.Limits(
-            max_connections=100, max_keepalive_connections=50, keepalive_expiry=60.0
+            max_connections=MAX_CONCURRENT_REQUESTS,
+            max_keepalive_connections=MAX_CONCURRENT_REQUESTS,
+            keepalive_expiry=60.0,
         ),
         follow_redirects=False,
     )
@@ -139,8 +149,11 @@ def build_http_client(
 class DiscordClient:
     """Discord REST calls; one HTTP request each, outcomes as values or `DiscordError`s."""
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, *, max_concurrent: int = MAX_CONCURRENT_REQUESTS
+    ) -> None:
         self._http = http
+        self._in_flight = asyncio.Semaphore(max_concurrent)
 
     async def aclose(self) -> None:
         """Close the underlying HTTP client (the process is shutting down)."""
@@ -203,7 +216,8 @@ class DiscordClient:
     ) -> tuple[httpx.Response, Any, RateLimitInfo]:
         """Send one request; return (response, decoded JSON or None, rate-limit info) on 2xx."""
         try:
-            response = await self._http.request(route.method, route.path, json=body)
+            async with self._in_flight:
+                response = await self._http.request(route.method, route.path, json=body)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise TransientError(f"could not reach Discord: {exc!r}", maybe_sent=False) from exc
         except httpx.WriteTimeout as exc:

@@ -1,8 +1,8 @@
 """One Discord rate-limit budget for every worker process, kept in Postgres (discord.md §6.6, B).
 
 The state lives in the tables of migration 004 and is changed only by two SQL functions, one
-round trip each (`streammaxing.schema.ratelimits`); all limiter time is the database's
-`clock_timestamp()`, so processes on several hosts share one clock.
+round trip per batch of requests or responses (`streammaxing.schema.ratelimits`); all limiter
+time is the database's `clock_timestamp()`, so processes on several hosts share one clock.
 
 - **Global budget, two lanes.** Per bot token (keyed by `token_fingerprint`), ANNOUNCE may send
   `global_rate * safety - dm_rate` requests/s and DM `dm_rate`, so DMs never take the
@@ -17,10 +17,12 @@ round trip each (`streammaxing.schema.ratelimits`); all limiter time is the data
   `in_flight_ttl`). `record` learns `limit`, `remaining = min(ours, header)` and
   `reset_at = now + reset_after`; at remaining 0 the bucket is closed until `reset_at`.
 - The lane slot and the bucket are taken together or not at all, after checking that sending is
-  not halted. When not available, `acquire` sleeps — holding no database connection — and tries
-  again; if the wait would end after `max_wait` it raises `WaitTooLong` so the caller can
-  reschedule its job instead. Within one process, the callers waiting for the same lane queue
-  behind one poller (an asyncio lock), so a crowd of waiters does not hammer the lane's row.
+  not halted. A lane slot up to `GRANT_HORIZON_SECONDS` ahead is granted at once and the caller
+  sleeps until it; when nothing is available, `acquire` sleeps — holding no database
+  connection — and tries again; if the wait would end after `max_wait` it raises `WaitTooLong`
+  so the caller can reschedule its job instead. Within one process, the callers asking at the
+  same time share one round trip (`streammaxing.batching`), and so do the responses recorded at
+  the same time: a crowd of senders does not hammer the lane's row.
 - **429s**: scope `user` closes the bucket for `retry_after`; `global` (or `is_global`) closes
   every lane of the token; `shared` closes the bucket and is not an invalid request.
   **A Cloudflare ban is reported as status 429 with `info` None or without `retry_after`**
@@ -42,17 +44,25 @@ import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
+import psycopg
 import structlog
 from psycopg_pool import AsyncConnectionPool
 
+from streammaxing.batching import MicroBatcher
 from streammaxing.discord.errors import is_invalid_request
 from streammaxing.discord.ratelimit_headers import SCOPE_GLOBAL, SCOPE_SHARED, RateLimitInfo
 from streammaxing.schema import ratelimits
-from streammaxing.schema.ratelimits import AcquireOutcome, ResponseEffects
+from streammaxing.schema.ratelimits import (
+    AcquireOutcome,
+    AcquireRequest,
+    RecordedResponse,
+    ResponseEffects,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -69,6 +79,12 @@ MAX_CATCH_UP_SECONDS = 0.005
 IN_FLIGHT_TTL_SECONDS = 10.0
 #: How often a caller polls an unknown bucket whose single request is still in flight.
 IN_FLIGHT_POLL_SECONDS = 0.05
+#: How far ahead a lane slot may be handed out: the caller then sleeps until its slot. Lets one
+#: round trip serve a crowd of callers (at 50 req/s, the next dozen slots) without anyone
+#: polling the lane's row for each slot.
+GRANT_HORIZON_SECONDS = 0.25
+#: Runs of one batch of responses when Postgres picks it as a deadlock victim.
+RECORD_DEADLOCK_ATTEMPTS = 3
 
 
 class Lane(StrEnum):
@@ -182,9 +198,15 @@ class DiscordLimiter:
         self._in_flight_ttl = in_flight_ttl
         self._sleep = sleep
         self._clock = clock
-        # One poller per lane in this process; the others queue here, not on the lane's row.
-        self._gates = {lane: asyncio.Lock() for lane in Lane}
-        self._lane_free_at: dict[Lane, datetime] = {}
+        # The callers of this process that want a slot at the same time ask for it together.
+        self._acquirers = {
+            lane: MicroBatcher[AcquireRequest, AcquireOutcome](
+                partial(self._acquire_batch, lane), on_orphan=self._give_back
+            )
+            for lane in Lane
+        }
+        self._recorder = MicroBatcher[RecordedResponse, str | None](self._record_batch)
+        self._releases: set[asyncio.Task[None]] = set()
 
     async def acquire(
         self, lane: Lane, route_key: str, major: str, *, max_wait: float = 30.0
@@ -196,79 +218,65 @@ class DiscordLimiter:
         come later than `max_wait` seconds from now. Call `record` once the request is done.
         """
         deadline = self._clock() + max_wait
-        gate = self._gates[lane]
+        acquirer = self._acquirers[lane]
         while True:
-            await self._enter(gate, lane, deadline)
-            try:
-                bucket_wait = await self._poll_lane(lane, route_key, major, deadline)
-            finally:
-                gate.release()
-            if bucket_wait is None:
-                return
-            await self._sleep(bucket_wait)
-
-    async def _enter(self, gate: asyncio.Lock, lane: Lane, deadline: float) -> None:
-        budget = deadline - self._clock()
-        try:
-            async with asyncio.timeout(max(budget, 0.0)):
-                await gate.acquire()
-        except TimeoutError:
-            now = datetime.now(UTC)
-            raise WaitTooLong(max(self._lane_free_at.get(lane, now), now)) from None
-
-    async def _poll_lane(
-        self, lane: Lane, route_key: str, major: str, deadline: float
-    ) -> float | None:
-        """Try until granted (None) or the bucket makes us wait (its wait); sleeps on the lane."""
-        while True:
-            outcome = await self._try(lane, route_key, major)
+            horizon = min(GRANT_HORIZON_SECONDS, max(deadline - self._clock(), 0.0))
+            outcome = await acquirer.submit(AcquireRequest(route_key, major, horizon))
             if outcome.halt_reason is not None:
                 raise LimiterHalted(outcome.halt_reason, outcome.halted_until)
             if outcome.granted:
-                return None
+                await self._wait_for_slot(route_key, major, outcome.delay_seconds or 0.0)
+                return
             wait = outcome.wait_seconds or 0.0
-            retry_at = outcome.db_now + timedelta(seconds=wait)
             if self._clock() + wait > deadline:
-                raise WaitTooLong(retry_at)
-            if outcome.waiting_for != ratelimits.WAITING_FOR_LANE:
-                return wait
-            self._lane_free_at[lane] = retry_at
+                raise WaitTooLong(outcome.db_now + timedelta(seconds=wait))
             await self._sleep(wait)
 
-    async def _try(self, lane: Lane, route_key: str, major: str) -> AcquireOutcome:
+    async def _wait_for_slot(self, route_key: str, major: str, delay: float) -> None:
+        """Sleep until a granted lane slot; a caller cancelled meanwhile gives the bucket back."""
+        if delay <= 0:
+            return
+        try:
+            await self._sleep(delay)
+        except asyncio.CancelledError:
+            self._give_back(AcquireRequest(route_key, major, 0.0), None)
+            raise
+
+    async def _acquire_batch(
+        self, lane: Lane, requests: list[AcquireRequest]
+    ) -> list[AcquireOutcome]:
         interval = self._intervals[lane]
         async with self._pool.connection() as conn:
-            return await ratelimits.try_acquire(
+            return await ratelimits.try_acquire_many(
                 conn,
+                requests,
                 token_key=self._token,
                 lane=lane.value,
                 interval=interval,
                 catch_up=min(MAX_CATCH_UP_SECONDS, interval / 4),
-                route_key=route_key,
-                major=major,
                 in_flight_ttl=self._in_flight_ttl,
                 poll=IN_FLIGHT_POLL_SECONDS,
             )
 
+    def _give_back(self, request: AcquireRequest, outcome: AcquireOutcome | None) -> None:
+        """A slot was granted to a caller that is gone: release its bucket reservation now
+        rather than after `in_flight_ttl` (the lane slot itself is spent)."""
+        if outcome is not None and not outcome.granted:
+            return
+        task = asyncio.create_task(self.record(request.route_key, request.major, 0, None))
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
+
     async def record(
         self, route_key: str, major: str, status: int, info: RateLimitInfo | None
     ) -> None:
-        """Learn from the response to a request `acquire` let through (one statement).
+        """Learn from the response to a request `acquire` let through.
 
         `status` 0 with `info` None means no response arrived (timeout, connection error).
+        Responses recorded at the same time by this process share one statement.
         """
         effects = response_effects(status, info)
-        async with self._pool.connection() as conn:
-            halted = await ratelimits.record_response(
-                conn,
-                token_key=self._token,
-                route_key=route_key,
-                major=major,
-                effects=effects,
-                lanes=[lane.value for lane in Lane],
-                breaker_threshold=self._invalid_threshold,
-                breaker_seconds=BREAKER_HALT_SECONDS,
-            )
+        halted = await self._recorder.submit(RecordedResponse(route_key, major, effects))
         if halted is not None:
             log.warning(
                 "discord_sending_halted",
@@ -277,6 +285,27 @@ class DiscordLimiter:
                 route=route_key,
                 token_fingerprint=self._token,
             )
+
+    async def _record_batch(self, responses: list[RecordedResponse]) -> list[str | None]:
+        for attempt in range(RECORD_DEADLOCK_ATTEMPTS):
+            try:
+                async with self._pool.connection() as conn:
+                    return await ratelimits.record_responses(
+                        conn,
+                        responses,
+                        token_key=self._token,
+                        lanes=[lane.value for lane in Lane],
+                        breaker_threshold=self._invalid_threshold,
+                        breaker_seconds=BREAKER_HALT_SECONDS,
+                    )
+            except psycopg.errors.DeadlockDetected:
+                # Only possible when two batches meet rows of the rare kinds that are not
+                # locked up front (invalid-request counts, lanes on a global 429); the
+                # transaction was rolled back, so running it again is safe.
+                if attempt + 1 == RECORD_DEADLOCK_ATTEMPTS:
+                    raise
+                log.warning("discord_limiter_deadlock_retried", batch=len(responses))
+        raise AssertionError("unreachable")
 
     async def halt_reason(self) -> str | None:
         """Why sending is halted for this token right now, or None when it is not."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -52,13 +53,42 @@ async def pending_announcements(
         return await cur.fetchall()
 
 
+@dataclass(frozen=True)
+class SentMark:
+    """A pending announcement that reached Discord (or was logged in dry-run)."""
+
+    log_id: UUID
+    channel_id: str
+    message_id: str | None
+    dry_run: bool = False
+
+
 _MARK_SENT = """
-UPDATE notification_log
-SET status = %s, channel_id = %s, message_id = %s, delivered_at = now(), sent_at = now(),
-    attempts = attempts + 1, first_attempt_at = COALESCE(first_attempt_at, now()),
-    next_attempt_at = NULL, failure_reason = NULL
-WHERE id = %s AND status = 'pending'
+UPDATE notification_log AS n
+SET status = m.status, channel_id = m.channel_id, message_id = m.message_id,
+    delivered_at = now(), sent_at = now(), attempts = n.attempts + 1,
+    first_attempt_at = COALESCE(n.first_attempt_at, now()), next_attempt_at = NULL,
+    failure_reason = NULL
+FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[]) AS m(id, status, channel_id, message_id)
+WHERE n.id = m.id AND n.status = 'pending'
+RETURNING n.id
 """
+
+
+async def mark_announcements_sent(
+    conn: AsyncConnection[Any], marks: Sequence[SentMark]
+) -> set[UUID]:
+    """Mark pending rows sent (or dry_run) with their message ids; returns the ids it changed."""
+    cur = await conn.execute(
+        _MARK_SENT,
+        (
+            [mark.log_id for mark in marks],
+            ["dry_run" if mark.dry_run else "sent" for mark in marks],
+            [mark.channel_id for mark in marks],
+            [mark.message_id for mark in marks],
+        ),
+    )
+    return {row[0] for row in await cur.fetchall()}
 
 
 async def mark_announcement_sent(
@@ -69,10 +99,8 @@ async def mark_announcement_sent(
     message_id: str | None,
     dry_run: bool = False,
 ) -> bool:
-    cur = await conn.execute(
-        _MARK_SENT, ("dry_run" if dry_run else "sent", channel_id, message_id, log_id)
-    )
-    return cur.rowcount == 1
+    mark = SentMark(log_id, channel_id, message_id, dry_run)
+    return log_id in await mark_announcements_sent(conn, [mark])
 
 
 _MARK_RETRY = """

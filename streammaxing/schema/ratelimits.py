@@ -1,9 +1,9 @@
 """Discord rate-limit state shared by every worker process (tables and functions of migration 004).
 
-`try_acquire` and `record_response` each call one SQL function, so taking a request and learning
-from its response are one round trip apiece; the functions lock the bucket row before the lane
-row and read `clock_timestamp()` only once they hold them. Rows are keyed by a fingerprint of the
-bot token, never the token.
+`try_acquire_many` and `record_responses` each call one SQL function, so taking slots for a
+crowd of requests, or learning from a crowd of responses, is one round trip; the functions lock
+the bucket rows (in key order) before the lane rows and read `clock_timestamp()` only once they
+hold them. Rows are keyed by a fingerprint of the bot token, never the token.
 """
 
 from __future__ import annotations
@@ -22,15 +22,27 @@ WAITING_FOR_BUCKET = "bucket"
 
 
 @dataclass(frozen=True)
-class AcquireOutcome:
-    """One attempt to take a request from a lane and its bucket.
+class AcquireRequest:
+    """One request wanting a slot: its route's bucket (`route_key` + `major`) and how far
+    ahead (`horizon`, seconds) a lane slot may be and still be granted now."""
 
-    `granted` when both were taken. Otherwise either a halt is in force (`halt_reason`,
+    route_key: str
+    major: str
+    horizon: float
+
+
+@dataclass(frozen=True)
+class AcquireOutcome:
+    """The answer to one `AcquireRequest`.
+
+    `granted` when the lane slot and the bucket were both taken; the request may be sent after
+    `delay_seconds` (its lane slot). Otherwise either a halt is in force (`halt_reason`,
     `halted_until`, NULL meaning until cleared) or nothing was taken and the caller should wait
     `wait_seconds` for `waiting_for` (`lane` or `bucket`). `db_now` is the database's clock.
     """
 
     granted: bool
+    delay_seconds: float | None
     wait_seconds: float | None
     waiting_for: str | None
     halt_reason: str | None
@@ -38,51 +50,53 @@ class AcquireOutcome:
     db_now: datetime
 
 
-_ACQUIRE = """
-SELECT granted, wait_seconds, waiting_for, halt_reason, halted_until, db_now
-FROM discord_rl_acquire(
-    %(token)s, %(lane)s, %(interval)s, %(catch_up)s, %(route)s, %(major)s,
+_ACQUIRE_MANY = """
+SELECT granted, delay_seconds, wait_seconds, waiting_for, halt_reason, halted_until, db_now
+FROM discord_rl_acquire_many(
+    %(token)s, %(lane)s, %(interval)s, %(catch_up)s, %(routes)s, %(majors)s, %(horizons)s,
     %(in_flight_ttl)s, %(poll)s
 )
+ORDER BY ord
 """
 
 
-async def try_acquire(
+async def try_acquire_many(
     conn: AsyncConnection[Any],
+    requests: Sequence[AcquireRequest],
     *,
     token_key: str,
     lane: str,
     interval: float,
     catch_up: float,
-    route_key: str,
-    major: str,
     in_flight_ttl: float,
     poll: float,
-) -> AcquireOutcome:
-    """Take one request from `lane` (GCRA, `interval` seconds apart) and from the route's bucket.
+) -> list[AcquireOutcome]:
+    """Take slots of `lane` (GCRA, `interval` seconds apart) and the requests' buckets, in order.
 
-    Both or neither: a blocked bucket never costs a lane slot. An unknown bucket admits one
-    request, reserved for `in_flight_ttl` seconds or until its response is recorded; a caller
-    waiting behind that reservation is told to poll again after at most `poll` seconds.
+    Per request both or neither: a blocked bucket never costs a lane slot. An unknown bucket
+    admits one request, reserved for `in_flight_ttl` seconds or until its response is recorded;
+    a caller waiting behind that reservation is told to poll again after at most `poll` seconds.
+    One outcome per request, in the order given.
     """
     async with conn.cursor(row_factory=class_row(AcquireOutcome)) as cur:
         await cur.execute(
-            _ACQUIRE,
+            _ACQUIRE_MANY,
             {
                 "token": token_key,
                 "lane": lane,
                 "interval": interval,
                 "catch_up": catch_up,
-                "route": route_key,
-                "major": major,
+                "routes": [request.route_key for request in requests],
+                "majors": [request.major for request in requests],
+                "horizons": [request.horizon for request in requests],
                 "in_flight_ttl": in_flight_ttl,
                 "poll": poll,
             },
         )
-        row = await cur.fetchone()
-    if row is None:
-        raise RuntimeError("discord_rl_acquire returned no row")
-    return row
+        outcomes = await cur.fetchall()
+    if len(outcomes) != len(requests):
+        raise RuntimeError("discord_rl_acquire_many did not answer every request")
+    return outcomes
 
 
 @dataclass(frozen=True)
@@ -108,13 +122,76 @@ class ResponseEffects:
     halt_seconds: float | None = None
 
 
-_RECORD = """
-SELECT discord_rl_record(
-    %(token)s, %(route)s, %(major)s, %(bucket_hash)s, %(limit)s, %(remaining)s,
-    %(reset_after)s, %(bucket_block)s, %(global_block)s, %(lanes)s, %(invalid)s, %(halt_reason)s,
-    %(halt_seconds)s, %(breaker_threshold)s, %(breaker_seconds)s
+@dataclass(frozen=True)
+class RecordedResponse:
+    """A response to learn from: the route it was sent on and what it changes."""
+
+    route_key: str
+    major: str
+    effects: ResponseEffects
+
+
+_RECORD_MANY = """
+SELECT started_halt
+FROM discord_rl_record_many(
+    %(token)s, %(routes)s, %(majors)s, %(bucket_hashes)s, %(limits)s, %(remainings)s,
+    %(reset_afters)s, %(bucket_blocks)s, %(global_blocks)s, %(lanes)s, %(invalids)s,
+    %(halt_reasons)s, %(halt_seconds)s, %(breaker_threshold)s, %(breaker_seconds)s
 )
+ORDER BY ord
 """
+
+
+async def record_responses(
+    conn: AsyncConnection[Any],
+    responses: Sequence[RecordedResponse],
+    *,
+    token_key: str,
+    lanes: Sequence[str],
+    breaker_threshold: int,
+    breaker_seconds: float,
+) -> list[str | None]:
+    """For each response: release its route's in-flight reservation and apply its effects.
+
+    One statement and one transaction for all of them. They are applied sorted by route, so
+    concurrent batches take the route rows in one order; the answers come back in the order
+    given. A global block closes every one of `lanes` (the token's lanes, also those not used
+    yet). When the invalid requests of the last 10 minutes reach `breaker_threshold`, sending
+    halts for `breaker_seconds`. Returns, per response, the halt reason when it started or
+    lengthened a halt, else None.
+    """
+    order = sorted(
+        range(len(responses)), key=lambda i: (responses[i].route_key, responses[i].major)
+    )
+    ordered = [responses[i] for i in order]
+    effects = [response.effects for response in ordered]
+    cur = await conn.execute(
+        _RECORD_MANY,
+        {
+            "token": token_key,
+            "routes": [response.route_key for response in ordered],
+            "majors": [response.major for response in ordered],
+            "bucket_hashes": [e.bucket_hash for e in effects],
+            "limits": [e.limit for e in effects],
+            "remainings": [e.remaining for e in effects],
+            "reset_afters": [e.reset_after for e in effects],
+            "bucket_blocks": [e.bucket_block for e in effects],
+            "global_blocks": [e.global_block for e in effects],
+            "lanes": list(lanes),
+            "invalids": [e.invalid for e in effects],
+            "halt_reasons": [e.halt_reason for e in effects],
+            "halt_seconds": [e.halt_seconds for e in effects],
+            "breaker_threshold": breaker_threshold,
+            "breaker_seconds": breaker_seconds,
+        },
+    )
+    rows = await cur.fetchall()
+    if len(rows) != len(responses):
+        raise RuntimeError("discord_rl_record_many did not answer every response")
+    started: list[str | None] = [None] * len(responses)
+    for position, row in zip(order, rows, strict=True):
+        started[position] = row[0]
+    return started
 
 
 async def record_response(
@@ -128,34 +205,16 @@ async def record_response(
     breaker_threshold: int,
     breaker_seconds: float,
 ) -> str | None:
-    """Release the route's in-flight reservation and apply `effects` in one statement.
-
-    A global block closes every one of `lanes` (the token's lanes, also those not used yet).
-    When the invalid requests of the last 10 minutes reach `breaker_threshold`, sending halts
-    for `breaker_seconds`. Returns the halt reason when this call started or lengthened a halt.
-    """
-    cur = await conn.execute(
-        _RECORD,
-        {
-            "token": token_key,
-            "route": route_key,
-            "major": major,
-            "bucket_hash": effects.bucket_hash,
-            "limit": effects.limit,
-            "remaining": effects.remaining,
-            "reset_after": effects.reset_after,
-            "bucket_block": effects.bucket_block,
-            "global_block": effects.global_block,
-            "lanes": list(lanes),
-            "invalid": effects.invalid,
-            "halt_reason": effects.halt_reason,
-            "halt_seconds": effects.halt_seconds,
-            "breaker_threshold": breaker_threshold,
-            "breaker_seconds": breaker_seconds,
-        },
+    """`record_responses` for a single response."""
+    (halted,) = await record_responses(
+        conn,
+        [RecordedResponse(route_key, major, effects)],
+        token_key=token_key,
+        lanes=lanes,
+        breaker_threshold=breaker_threshold,
+        breaker_seconds=breaker_seconds,
     )
-    row = await cur.fetchone()
-    return row[0] if row else None
+    return halted
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,10 @@ For each pending row: take a token from the shared rate limiter (no connection h
 waiting), POST with a nonce derived from the (guild, stream) key and `enforce_nonce`, then mark
 the row sent with the message id. A crash after the POST leaves the row pending; the retry
 POSTs again with the same nonce and Discord hands back the message it already created.
+
+Rows go out in waves: the next row of each of up to WAVE_SIZE channels at once, so the wave's
+limiter slots, its responses and its sent marks each cost one round trip for the whole wave.
+A channel's next row waits for the wave that holds its previous one.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import asyncio
 import base64
 import hashlib
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,16 +25,19 @@ from typing import Any
 
 import structlog
 
-from streammaxing.discord.client import create_message_route
+from streammaxing.discord.client import SentMessage, create_message_route
 from streammaxing.discord.errors import DiscordError, RateLimited
 from streammaxing.discord.limiter import Lane, LimiterHalted, WaitTooLong
+from streammaxing.discord.ratelimit_headers import RateLimitInfo
 from streammaxing.runtime import Runtime
 from streammaxing.schema.outbox import (
     PendingAnnouncement,
+    SentMark,
     disable_guild_delivery,
     mark_announcement_failed,
     mark_announcement_retry,
     mark_announcement_sent,
+    mark_announcements_sent,
     next_announcement_due,
     pending_announcements,
 )
@@ -39,12 +47,15 @@ from streammaxing.workers.retry import Action, decide, status_of
 log = structlog.get_logger(__name__)
 
 BATCH = 500
-# Channels of one shard delivered at once. Sending is paced by the limiter (one round trip per
-# token, one poller per process), so a few rows in flight per shard keep it busy; a deeper queue
-# only waits inside `acquire`. With 4 workers sharing 50 req/s, 64 per shard queued ~250 rows per
-# worker — more than MAX_LIMITER_WAIT of its share — and ~230 of 2,000 rows went through
-# WaitTooLong and a reschedule (bench/fanout_limited.py); 8 queues ~32 and none do.
-CHANNEL_CONCURRENCY = 8
+# Channels of one shard delivered together, one row each per wave. Each wave takes its limiter
+# slots in one round trip, sends its requests (each at its own slot), records their responses
+# in one round trip and marks the sent rows in one more: three round trips for up to 8
+# messages instead of three per message (bench/fanout.py). Sending is paced by the limiter, so
+# a few rows per shard keep it busy; more only wait inside `acquire`. With 4 workers sharing
+# 50 req/s, 64 per shard queued ~250 rows per worker — more than MAX_LIMITER_WAIT of its share —
+# and ~230 of 2,000 rows went through WaitTooLong and a reschedule (bench/fanout_limited.py);
+# 8 queue ~32 and none do.
+WAVE_SIZE = 8
 MAX_LIMITER_WAIT = 20.0
 JOB_BUDGET_SECONDS = 240.0
 HALT_RECHECK_SECONDS = 60.0
@@ -71,6 +82,25 @@ class DeliveryReport:
     outcomes: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass
+class _Attempt:
+    """One row of a wave: what became of its request."""
+
+    row: PendingAnnouncement
+    route_key: str
+    outcome: Outcome | None = None  # decided before anything was sent (limiter refused)
+    sent: SentMessage | None = None
+    error: DiscordError | None = None
+
+    def response(self) -> tuple[int, RateLimitInfo | None] | None:
+        """(status, rate-limit info) of the request's answer, None if nothing was sent."""
+        if self.sent is not None:
+            return 200, self.sent.rate_limit
+        if self.error is not None:
+            return status_of(self.error), self.error.rate_limit
+        return None
+
+
 class ShardDelivery:
     def __init__(
         self,
@@ -86,41 +116,50 @@ class ShardDelivery:
         self._deadline = clock() + budget_seconds
         self.report = DeliveryReport()
 
+    def _may_go_on(self) -> bool:
+        return not self.report.halted and self._clock() < self._deadline
+
     async def run(self) -> DeliveryReport:
         runtime = self._runtime
-        while not self.report.halted and self._clock() < self._deadline:
+        while self._may_go_on():
             async with runtime.pool.connection() as conn:
                 rows = await pending_announcements(conn, self._shard, BATCH)
             if not rows:
                 break
-            by_channel: dict[str, list[PendingAnnouncement]] = {}
+            by_channel: dict[str, deque[PendingAnnouncement]] = {}
             for row in rows:
-                by_channel.setdefault(row.channel_id, []).append(row)
-            gate = asyncio.Semaphore(CHANNEL_CONCURRENCY)
-            progress = await asyncio.gather(
-                *(self._channel(channel_rows, gate) for channel_rows in by_channel.values())
-            )
-            if not any(progress):
+                by_channel.setdefault(row.channel_id, deque()).append(row)
+            if not await self._deliver_channels(list(by_channel.values())):
                 break
         await self._schedule_follow_up()
         return self.report
 
-    async def _channel(self, rows: list[PendingAnnouncement], gate: asyncio.Semaphore) -> bool:
+    async def _deliver_channels(self, channels: list[deque[PendingAnnouncement]]) -> bool:
+        """Deliver each channel's rows in order, in waves of one row from each of up to
+        WAVE_SIZE channels; a channel stops at its first row that must wait. True if any row
+        was settled."""
         progressed = False
-        async with gate:
-            for row in rows:
-                if row.abandoned:
-                    await self._abandon(row)
+        waiting = deque(channels)
+        while waiting and self._may_go_on():
+            wave: list[deque[PendingAnnouncement]] = []
+            while waiting and len(wave) < WAVE_SIZE:
+                queue = waiting.popleft()
+                while queue and queue[0].abandoned:
+                    await self._abandon(queue.popleft())
                     progressed = True
-                    continue
-                if not row.due or self.report.halted:
-                    return progressed
-                outcome = await self._deliver(row)
-                if outcome is not Outcome.DONE:
-                    if outcome is Outcome.HALTED:
-                        self.report.halted = True
-                    return progressed
-                progressed = True
+                if queue and queue[0].due:
+                    wave.append(queue)
+            if not wave:
+                break
+            outcomes = await self._deliver_wave([queue[0] for queue in wave])
+            for queue, outcome in zip(wave, outcomes, strict=True):
+                if outcome is Outcome.HALTED:
+                    self.report.halted = True
+                if outcome is Outcome.DONE:
+                    progressed = True
+                    queue.popleft()
+                    if queue:
+                        waiting.append(queue)
         return progressed
 
     async def _abandon(self, row: PendingAnnouncement) -> None:
@@ -129,16 +168,51 @@ class ShardDelivery:
         self.report.failed += 1
         log.error("announcement_abandoned", guild_id=row.guild_id, event_id=row.event_id)
 
-    async def _deliver(self, row: PendingAnnouncement) -> Outcome:
+    async def _deliver_wave(self, rows: list[PendingAnnouncement]) -> list[Outcome]:
+        """Send one row of each of several channels; one outcome per row, in order."""
         runtime = self._runtime
-        if row.payload is None:
-            raise RuntimeError("only rendered rows are delivered")
         if runtime.dry_run:
-            return await self._dry_run(row, row.payload)
-        discord, limiter = runtime.discord, runtime.limiter
-        if discord is None or limiter is None:
+            return await self._dry_run(rows)
+        limiter = runtime.limiter
+        if runtime.discord is None or limiter is None:
             raise RuntimeError("delivery needs a Discord client and a limiter outside dry-run")
+        # Every acquire (and below, every record) is issued in the same event-loop turn, so
+        # the limiter serves the wave in one round trip each.
+        attempts = await asyncio.gather(*(self._send(row) for row in rows))
+        answered = [(attempt, attempt.response()) for attempt in attempts]
+        await asyncio.gather(
+            *(
+                limiter.record(attempt.route_key, attempt.row.channel_id, *response)
+                for attempt, response in answered
+                if response is not None
+            )
+        )
+        marks = [
+            SentMark(attempt.row.id, attempt.sent.channel_id, attempt.sent.id)
+            for attempt in attempts
+            if attempt.sent is not None
+        ]
+        if marks:
+            async with runtime.pool.connection() as conn:
+                await mark_announcements_sent(conn, marks)
+        outcomes: list[Outcome] = []
+        for attempt in attempts:
+            if attempt.outcome is not None:
+                outcomes.append(attempt.outcome)
+            elif attempt.error is not None:
+                outcomes.append(await self._failed(attempt.row, attempt.error))
+            elif attempt.sent is not None:
+                self._sent(attempt.row, attempt.sent.id)
+                outcomes.append(Outcome.DONE)
+        return outcomes
+
+    async def _send(self, row: PendingAnnouncement) -> _Attempt:
+        """Take a limiter slot for the row and POST it (at once, so it goes out at its slot)."""
+        discord, limiter = self._runtime.discord, self._runtime.limiter
+        if row.payload is None or discord is None or limiter is None:
+            raise RuntimeError("only rendered rows are sent, by a runtime that can send")
         route = create_message_route(row.channel_id)
+        attempt = _Attempt(row, route.key)
         try:
             await limiter.acquire(
                 Lane.ANNOUNCE, route.key, row.channel_id, max_wait=MAX_LIMITER_WAIT
@@ -146,41 +220,37 @@ class ShardDelivery:
         except WaitTooLong as wait:
             delay = max(0.0, (wait.retry_at - datetime.now(UTC)).total_seconds())
             await self._retry(row, delay, "waiting for the rate limit", counts=False)
-            return Outcome.WAITING
+            attempt.outcome = Outcome.WAITING
+            return attempt
         except LimiterHalted as halted:
             log.warning("delivery_halted", reason=halted.reason)
-            return Outcome.HALTED
-        payload = row.payload
+            attempt.outcome = Outcome.HALTED
+            return attempt
         nonce = nonce_for("announce", row.guild_id, row.event_id)
         try:
-            sent = await discord.create_message(row.channel_id, payload, nonce=nonce)
+            attempt.sent = await discord.create_message(row.channel_id, row.payload, nonce=nonce)
         except DiscordError as error:
-            await limiter.record(route.key, row.channel_id, status_of(error), error.rate_limit)
-            return await self._failed(row, error)
-        await limiter.record(route.key, row.channel_id, 200, sent.rate_limit)
-        async with runtime.pool.connection() as conn:
-            await mark_announcement_sent(
-                conn, row.id, channel_id=sent.channel_id, message_id=sent.id
-            )
-        self._sent(row, sent.id)
-        return Outcome.DONE
+            attempt.error = error
+        return attempt
 
-    async def _dry_run(self, row: PendingAnnouncement, payload: dict[str, Any]) -> Outcome:
-        embeds: list[dict[str, Any]] = payload.get("embeds") or []
-        log.warning(
-            "announcement_dry_run",
-            guild_id=row.guild_id,
-            channel_id=row.channel_id,
-            content=payload.get("content"),
-            embed_title=embeds[0].get("title") if embeds else None,
-            allowed_mentions=payload.get("allowed_mentions"),
-        )
-        async with self._runtime.pool.connection() as conn:
-            await mark_announcement_sent(
-                conn, row.id, channel_id=row.channel_id, message_id=None, dry_run=True
+    async def _dry_run(self, rows: list[PendingAnnouncement]) -> list[Outcome]:
+        for row in rows:
+            payload = row.payload or {}
+            embeds: list[dict[str, Any]] = payload.get("embeds") or []
+            log.warning(
+                "announcement_dry_run",
+                guild_id=row.guild_id,
+                channel_id=row.channel_id,
+                content=payload.get("content"),
+                embed_title=embeds[0].get("title") if embeds else None,
+                allowed_mentions=payload.get("allowed_mentions"),
             )
-        self._sent(row, None)
-        return Outcome.DONE
+        marks = [SentMark(row.id, row.channel_id, None, dry_run=True) for row in rows]
+        async with self._runtime.pool.connection() as conn:
+            await mark_announcements_sent(conn, marks)
+        for row in rows:
+            self._sent(row, None)
+        return [Outcome.DONE] * len(rows)
 
     def _sent(self, row: PendingAnnouncement, message_id: str | None) -> None:
         self.report.sent += 1

@@ -33,6 +33,8 @@ from tests.fakes.server import ServerThread
 schemathesis = pytest.importorskip("schemathesis")
 
 TOKEN = "schemathesis-admin-token-0123456789"
+# The body of the 400 uvicorn's HTTP parser answers to a request it cannot parse.
+UVICORN_INVALID_REQUEST = "Invalid HTTP request received."
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 # The id the document's examples use, so generated requests also reach existing rows.
 EXAMPLE_ID = "1234567890123456"
@@ -110,5 +112,14 @@ def test_the_served_document_is_the_one_tested(admin_url: str) -> None:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 def test_api_answers_within_its_schema(case: Any, admin_url: str) -> None:
-    """No generated request gets a 5xx, and every response conforms to the OpenAPI document."""
-    case.call_and_validate(base_url=f"{admin_url}/api/v1")
+    """No generated request gets a 5xx, and every response conforms to the OpenAPI document.
+
+    Bytes that are not HTTP at all (a generated header or path the HTTP client sends as is but
+    no HTTP/1.1 parser accepts) are refused by uvicorn's parser with its own 400 before the app
+    sees them: that answer is the server's, not the API's, and is not checked against the
+    document.
+    """
+    response = case.call(base_url=f"{admin_url}/api/v1")
+    if response.status_code == 400 and response.text == UVICORN_INVALID_REQUEST:
+        return
+    case.validate_response(response)

@@ -57,55 +57,74 @@ RETURNS TEXT LANGUAGE sql STABLE AS $$
     ) || ':' || p_major
 $$;
 
--- Take one request from a lane and its bucket together, or take nothing and say how long to wait.
--- The lane uses GCRA without burst: granted when tat <= now, then tat = max(tat, now - catch_up)
--- + interval; `catch_up` lets a slightly late request keep the pace instead of losing its slot.
--- `waiting_for` is 'lane' or 'bucket' (the longer wait); an active halt wins over everything.
-CREATE FUNCTION discord_rl_acquire(
+-- Take requests from a lane and their buckets: one result row per request (`ord` = its position
+-- in the arrays), each granted (lane slot and bucket both taken) or told how long to wait.
+-- The lane uses GCRA without burst: a request's slot is max(tat, now - catch_up), after which
+-- tat moves on by one interval; `catch_up` lets a slightly late request keep the pace instead
+-- of losing its slot. A request is granted when its bucket is open and its slot is at most
+-- `p_horizons[i]` seconds away; `delay_seconds` then says how long the caller must wait before
+-- sending. So one call can hand out the next few slots to a crowd of callers. A request whose
+-- bucket is closed waits for the bucket ('bucket') and never costs a lane slot; one whose slot
+-- is further away waits for the lane ('lane'). An active halt answers every request.
+-- Locks: every bucket row of the call in key order (one statement), then the lane row, the
+-- same order as discord_rl_record_many, so concurrent calls cannot deadlock.
+CREATE FUNCTION discord_rl_acquire_many(
     p_token TEXT,
     p_lane TEXT,
     p_interval DOUBLE PRECISION,
     p_catch_up DOUBLE PRECISION,
-    p_route TEXT,
-    p_major TEXT,
+    p_routes TEXT[],
+    p_majors TEXT[],
+    p_horizons DOUBLE PRECISION[],
     p_in_flight_ttl DOUBLE PRECISION,
-    p_poll DOUBLE PRECISION,
-    OUT granted BOOLEAN,
-    OUT wait_seconds DOUBLE PRECISION,
-    OUT waiting_for TEXT,
-    OUT halt_reason TEXT,
-    OUT halted_until TIMESTAMPTZ,
-    OUT db_now TIMESTAMPTZ
+    p_poll DOUBLE PRECISION
+) RETURNS TABLE (
+    ord INTEGER,
+    granted BOOLEAN,
+    delay_seconds DOUBLE PRECISION,
+    wait_seconds DOUBLE PRECISION,
+    waiting_for TEXT,
+    halt_reason TEXT,
+    halted_until TIMESTAMPTZ,
+    db_now TIMESTAMPTZ
 ) LANGUAGE plpgsql AS $$
 DECLARE
-    v_key TEXT := discord_rl_bucket_key(p_token, p_route, p_major);
-    b discord_rl_buckets%ROWTYPE;
+    v_count INTEGER := coalesce(array_length(p_routes, 1), 0);
+    v_keys TEXT[];
+    v_halt_reason TEXT;
+    v_halted_until TIMESTAMPTZ;
+    v_now TIMESTAMPTZ;
     v_tat TIMESTAMPTZ;
-    v_bucket_wait DOUBLE PRECISION := 0;
-    v_lane_wait DOUBLE PRECISION := 0;
+    v_start_tat TIMESTAMPTZ;
+    b discord_rl_buckets%ROWTYPE;
+    v_bucket_wait DOUBLE PRECISION;
+    v_lane_wait DOUBLE PRECISION;
 BEGIN
     -- Limiter state is soft: losing the last milliseconds of it in a Postgres crash costs at
     -- most a few requests' pacing, so its commits need not wait for the disk (this transaction
     -- only; the session keeps synchronous_commit on).
     PERFORM set_config('synchronous_commit', 'off', true);
-    granted := false;
-    SELECT h.reason, h.halted_until INTO halt_reason, halted_until
+    SELECT h.reason, h.halted_until INTO v_halt_reason, v_halted_until
     FROM discord_rl_halts h
     WHERE h.token_key = p_token AND (h.halted_until IS NULL OR h.halted_until > clock_timestamp());
     IF FOUND THEN
-        db_now := clock_timestamp();
+        v_now := clock_timestamp();
+        RETURN QUERY
+        SELECT i, false, NULL::DOUBLE PRECISION, NULL::DOUBLE PRECISION, NULL::TEXT,
+               v_halt_reason, v_halted_until, v_now
+        FROM generate_series(1, v_count) AS i;
         RETURN;
     END IF;
 
-    -- Lock order everywhere: bucket rows, then lane rows.
-    SELECT * INTO b FROM discord_rl_buckets
-    WHERE token_key = p_token AND bucket_key = v_key FOR UPDATE;
-    IF NOT FOUND THEN
-        INSERT INTO discord_rl_buckets (token_key, bucket_key) VALUES (p_token, v_key)
-        ON CONFLICT DO NOTHING;
-        SELECT * INTO b FROM discord_rl_buckets
-        WHERE token_key = p_token AND bucket_key = v_key FOR UPDATE;
-    END IF;
+    v_keys := ARRAY(
+        SELECT discord_rl_bucket_key(p_token, u.route, u.major)
+        FROM unnest(p_routes, p_majors) WITH ORDINALITY AS u(route, major, n)
+        ORDER BY u.n
+    );
+    -- Create the missing rows and lock them all, in key order, in one statement.
+    INSERT INTO discord_rl_buckets AS bk (token_key, bucket_key)
+    SELECT p_token, k.key FROM (SELECT DISTINCT unnest(v_keys) AS key) AS k ORDER BY k.key
+    ON CONFLICT (token_key, bucket_key) DO UPDATE SET touched_at = bk.touched_at;
     SELECT l.tat INTO v_tat FROM discord_rl_lanes l
     WHERE l.token_key = p_token AND l.lane = p_lane FOR UPDATE;
     IF NOT FOUND THEN
@@ -114,56 +133,72 @@ BEGIN
         SELECT l.tat INTO v_tat FROM discord_rl_lanes l
         WHERE l.token_key = p_token AND l.lane = p_lane FOR UPDATE;
     END IF;
+    v_start_tat := v_tat;
     -- Read the clock only once the rows are ours: waiting for a lock must not age `now`.
-    db_now := clock_timestamp();
+    v_now := clock_timestamp();
 
-    IF b.blocked_until > db_now THEN
-        v_bucket_wait := extract(epoch FROM b.blocked_until - db_now);
-    ELSIF b.lim IS NULL THEN
-        IF b.in_flight_until > db_now THEN
-            v_bucket_wait := least(extract(epoch FROM b.in_flight_until - db_now), p_poll);
+    FOR i IN 1 .. v_count LOOP
+        ord := i;
+        granted := false;
+        delay_seconds := NULL;
+        waiting_for := NULL;
+        db_now := v_now;
+        SELECT * INTO b FROM discord_rl_buckets bk
+        WHERE bk.token_key = p_token AND bk.bucket_key = v_keys[i];
+        v_bucket_wait := 0;
+        IF b.blocked_until > v_now THEN
+            v_bucket_wait := extract(epoch FROM b.blocked_until - v_now);
+        ELSIF b.lim IS NULL THEN
+            IF b.in_flight_until > v_now THEN
+                v_bucket_wait := least(extract(epoch FROM b.in_flight_until - v_now), p_poll);
+            END IF;
+        ELSIF b.reset_at > v_now AND b.remaining <= 0 THEN
+            v_bucket_wait := extract(epoch FROM b.reset_at - v_now);
         END IF;
-    ELSIF b.reset_at > db_now AND b.remaining <= 0 THEN
-        v_bucket_wait := extract(epoch FROM b.reset_at - db_now);
-    END IF;
-    IF v_tat > db_now THEN
-        v_lane_wait := extract(epoch FROM v_tat - db_now);
-    END IF;
+        v_lane_wait := CASE WHEN v_tat > v_now THEN extract(epoch FROM v_tat - v_now) ELSE 0 END;
 
-    IF v_bucket_wait > 0 OR v_lane_wait > 0 THEN
-        wait_seconds := greatest(v_bucket_wait, v_lane_wait);
-        waiting_for := CASE WHEN v_bucket_wait >= v_lane_wait THEN 'bucket' ELSE 'lane' END;
-        RETURN;
+        IF v_bucket_wait > 0 THEN
+            wait_seconds := v_bucket_wait;
+            waiting_for := 'bucket';
+        ELSIF v_lane_wait > p_horizons[i] THEN
+            wait_seconds := v_lane_wait;
+            waiting_for := 'lane';
+        ELSE
+            IF b.lim IS NULL THEN
+                UPDATE discord_rl_buckets
+                SET in_flight_until = v_now + make_interval(secs => p_in_flight_ttl),
+                    touched_at = v_now
+                WHERE token_key = p_token AND bucket_key = v_keys[i];
+            ELSIF b.reset_at IS NULL OR b.reset_at <= v_now THEN
+                -- A new window: until a response says when it resets, assume the in-flight
+                -- lifetime.
+                UPDATE discord_rl_buckets
+                SET remaining = greatest(b.lim - 1, 0),
+                    reset_at = v_now + make_interval(secs => p_in_flight_ttl),
+                    touched_at = v_now
+                WHERE token_key = p_token AND bucket_key = v_keys[i];
+            ELSE
+                UPDATE discord_rl_buckets
+                SET remaining = b.remaining - 1, touched_at = v_now
+                WHERE token_key = p_token AND bucket_key = v_keys[i];
+            END IF;
+            v_tat := greatest(v_tat, v_now - make_interval(secs => p_catch_up))
+                + make_interval(secs => p_interval);
+            granted := true;
+            delay_seconds := v_lane_wait;
+            wait_seconds := 0;
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+    IF v_tat IS DISTINCT FROM v_start_tat THEN
+        UPDATE discord_rl_lanes SET tat = v_tat WHERE token_key = p_token AND lane = p_lane;
     END IF;
-
-    IF b.lim IS NULL THEN
-        UPDATE discord_rl_buckets
-        SET in_flight_until = db_now + make_interval(secs => p_in_flight_ttl), touched_at = db_now
-        WHERE token_key = p_token AND bucket_key = v_key;
-    ELSIF b.reset_at IS NULL OR b.reset_at <= db_now THEN
-        -- A new window: until a response says when it resets, assume the in-flight lifetime.
-        UPDATE discord_rl_buckets
-        SET remaining = greatest(b.lim - 1, 0),
-            reset_at = db_now + make_interval(secs => p_in_flight_ttl),
-            touched_at = db_now
-        WHERE token_key = p_token AND bucket_key = v_key;
-    ELSE
-        UPDATE discord_rl_buckets
-        SET remaining = b.remaining - 1, touched_at = db_now
-        WHERE token_key = p_token AND bucket_key = v_key;
-    END IF;
-    UPDATE discord_rl_lanes
-    SET tat = greatest(v_tat, db_now - make_interval(secs => p_catch_up))
-        + make_interval(secs => p_interval)
-    WHERE token_key = p_token AND lane = p_lane;
-    granted := true;
-    wait_seconds := 0;
 END
 $$;
 
 -- Learn from one response and apply its consequences; returns the halt reason when this call
 -- started (or lengthened) a halt, else NULL. NULL arguments mean "nothing to learn / apply".
--- Lock order as in discord_rl_acquire: bucket rows (sorted), then lane rows (sorted).
+-- Lock order as in discord_rl_acquire_many: bucket rows (sorted), then lane rows (sorted).
 CREATE FUNCTION discord_rl_record(
     p_token TEXT,
     p_route TEXT,
@@ -272,5 +307,53 @@ BEGIN
         AND (EXCLUDED.halted_until IS NULL OR h.halted_until < EXCLUDED.halted_until);
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     RETURN CASE WHEN v_rows > 0 THEN v_halt_reason END;
+END
+$$;
+
+-- discord_rl_record for several responses (the arrays hold one entry per response), in one
+-- transaction; returns (ord, started_halt) per response. First every bucket row any response
+-- may touch is created and locked in key order, as discord_rl_acquire_many does, so concurrent
+-- batches cannot deadlock on them. Callers pass the responses sorted by route, so the route
+-- rows are taken in order too.
+CREATE FUNCTION discord_rl_record_many(
+    p_token TEXT,
+    p_routes TEXT[],
+    p_majors TEXT[],
+    p_bucket_hashes TEXT[],
+    p_limits INTEGER[],
+    p_remainings INTEGER[],
+    p_reset_afters DOUBLE PRECISION[],
+    p_bucket_blocks DOUBLE PRECISION[],
+    p_global_blocks DOUBLE PRECISION[],
+    p_lanes TEXT[],
+    p_invalids BOOLEAN[],
+    p_halt_reasons TEXT[],
+    p_halt_seconds DOUBLE PRECISION[],
+    p_breaker_threshold INTEGER,
+    p_breaker_seconds DOUBLE PRECISION
+) RETURNS TABLE (ord INTEGER, started_halt TEXT) LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);  -- soft state, as in acquire
+    INSERT INTO discord_rl_buckets AS bk (token_key, bucket_key)
+    SELECT p_token, k.key
+    FROM (
+        SELECT discord_rl_bucket_key(p_token, u.route, u.major) AS key
+        FROM unnest(p_routes, p_majors) AS u(route, major)
+        UNION
+        SELECT u.hash || ':' || u.major
+        FROM unnest(p_bucket_hashes, p_majors) AS u(hash, major)
+        WHERE u.hash IS NOT NULL
+    ) AS k
+    ORDER BY k.key
+    ON CONFLICT (token_key, bucket_key) DO UPDATE SET touched_at = bk.touched_at;
+    FOR i IN 1 .. coalesce(array_length(p_routes, 1), 0) LOOP
+        ord := i;
+        started_halt := discord_rl_record(
+            p_token, p_routes[i], p_majors[i], p_bucket_hashes[i], p_limits[i], p_remainings[i],
+            p_reset_afters[i], p_bucket_blocks[i], p_global_blocks[i], p_lanes, p_invalids[i],
+            p_halt_reasons[i], p_halt_seconds[i], p_breaker_threshold, p_breaker_seconds
+        );
+        RETURN NEXT;
+    END LOOP;
 END
 $$;
