@@ -69,8 +69,11 @@ SET status = m.status, channel_id = m.channel_id, message_id = m.message_id,
     delivered_at = now(), sent_at = now(), attempts = n.attempts + 1,
     first_attempt_at = COALESCE(n.first_attempt_at, now()), next_attempt_at = NULL,
     failure_reason = NULL
-FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[]) AS m(id, status, channel_id, message_id)
-WHERE n.id = m.id AND n.status = 'pending'
+FROM unnest(%(ids)s::uuid[], %(statuses)s::text[], %(channel_ids)s::text[], %(message_ids)s::text[])
+    AS m(id, status, channel_id, message_id)
+-- `n.id = ANY`: without it, the plan psycopg prepares reads every pending row of every shard
+-- (a fan-out's worth) to join them with the few rows being marked.
+WHERE n.id = ANY(%(ids)s::uuid[]) AND n.id = m.id AND n.status = 'pending'
 RETURNING n.id
 """
 
@@ -81,12 +84,12 @@ async def mark_announcements_sent(
     """Mark pending rows sent (or dry_run) with their message ids; returns the ids it changed."""
     cur = await conn.execute(
         _MARK_SENT,
-        (
-            [mark.log_id for mark in marks],
-            ["dry_run" if mark.dry_run else "sent" for mark in marks],
-            [mark.channel_id for mark in marks],
-            [mark.message_id for mark in marks],
-        ),
+        {
+            "ids": [mark.log_id for mark in marks],
+            "statuses": ["dry_run" if mark.dry_run else "sent" for mark in marks],
+            "channel_ids": [mark.channel_id for mark in marks],
+            "message_ids": [mark.message_id for mark in marks],
+        },
     )
     return {row[0] for row in await cur.fetchall()}
 

@@ -41,7 +41,7 @@ from streammaxing.workers.queueing import (
 
 log = structlog.get_logger(__name__)
 
-SHARDS = 16
+SHARDS = 64
 
 
 def shard_of(channel_id: str) -> int:

@@ -49,6 +49,10 @@ CREATE TABLE discord_rl_halts (
     halted_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
 );
 
+-- The functions below run with enable_seqscan off. plpgsql caches a generic plan per session;
+-- one made while a table was a page or two long is a sequential scan, and it stays in use as
+-- the table grows to thousands of buckets (measured: every response recorded read the whole
+-- table). Their statements are key lookups, for which an index scan is right at any size.
 CREATE FUNCTION discord_rl_bucket_key(p_token TEXT, p_route TEXT, p_major TEXT)
 RETURNS TEXT LANGUAGE sql STABLE AS $$
     SELECT coalesce(
@@ -87,7 +91,7 @@ CREATE FUNCTION discord_rl_acquire_many(
     halt_reason TEXT,
     halted_until TIMESTAMPTZ,
     db_now TIMESTAMPTZ
-) LANGUAGE plpgsql AS $$
+) LANGUAGE plpgsql SET enable_seqscan = off AS $$
 DECLARE
     v_count INTEGER := coalesce(array_length(p_routes, 1), 0);
     v_keys TEXT[];
@@ -215,7 +219,7 @@ CREATE FUNCTION discord_rl_record(
     p_halt_seconds DOUBLE PRECISION,
     p_breaker_threshold INTEGER,
     p_breaker_seconds DOUBLE PRECISION
-) RETURNS TEXT LANGUAGE plpgsql AS $$
+) RETURNS TEXT LANGUAGE plpgsql SET enable_seqscan = off AS $$
 DECLARE
     v_old_key TEXT := discord_rl_bucket_key(p_token, p_route, p_major);
     v_key TEXT := v_old_key;
@@ -235,14 +239,23 @@ BEGIN
             ON CONFLICT (token_key, route_key) DO UPDATE SET bucket_hash = EXCLUDED.bucket_hash;
         END IF;
     END IF;
+    -- One key per statement: a plan for "both keys in key order" may walk every bucket of
+    -- the token to avoid a sort.
     PERFORM 1 FROM discord_rl_buckets
-    WHERE token_key = p_token AND bucket_key IN (v_old_key, v_key)
-    ORDER BY bucket_key FOR UPDATE;
+    WHERE token_key = p_token AND bucket_key = least(v_old_key, v_key) FOR UPDATE;
+    IF v_key <> v_old_key THEN
+        PERFORM 1 FROM discord_rl_buckets
+        WHERE token_key = p_token AND bucket_key = greatest(v_old_key, v_key) FOR UPDATE;
+    END IF;
     v_now := clock_timestamp();
 
     -- The response is in: release the reservation acquire took (under the key it used).
     UPDATE discord_rl_buckets SET in_flight_until = NULL
-    WHERE token_key = p_token AND bucket_key IN (v_old_key, v_key) AND in_flight_until IS NOT NULL;
+    WHERE token_key = p_token AND bucket_key = v_old_key AND in_flight_until IS NOT NULL;
+    IF v_key <> v_old_key THEN
+        UPDATE discord_rl_buckets SET in_flight_until = NULL
+        WHERE token_key = p_token AND bucket_key = v_key AND in_flight_until IS NOT NULL;
+    END IF;
 
     IF p_limit IS NOT NULL AND p_remaining IS NOT NULL AND p_reset_after IS NOT NULL THEN
         INSERT INTO discord_rl_buckets AS b
@@ -331,7 +344,7 @@ CREATE FUNCTION discord_rl_record_many(
     p_halt_seconds DOUBLE PRECISION[],
     p_breaker_threshold INTEGER,
     p_breaker_seconds DOUBLE PRECISION
-) RETURNS TABLE (ord INTEGER, started_halt TEXT) LANGUAGE plpgsql AS $$
+) RETURNS TABLE (ord INTEGER, started_halt TEXT) LANGUAGE plpgsql SET enable_seqscan = off AS $$
 BEGIN
     PERFORM set_config('synchronous_commit', 'off', true);  -- soft state, as in acquire
     INSERT INTO discord_rl_buckets AS bk (token_key, bucket_key)
