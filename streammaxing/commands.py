@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import os
 import secrets
@@ -135,6 +136,9 @@ async def run_worker(
     log.info(
         "worker_starting", concurrency=concurrency, queues=queues or "all", dry_run=settings.dry_run
     )
+    # The Twitch app token is fetched in the background while the worker starts: a go-live
+    # then does not pay the OAuth round trip before its fan-out.
+    warm_up = asyncio.create_task(runtime.helix.warm_up()) if runtime.helix else None
     try:
         # procrastinate reads a missing `queues` as "every queue".
         scope: dict[str, list[str]] = {"queues": queues} if queues else {}
@@ -146,6 +150,10 @@ async def run_worker(
             delete_jobs="successful",
         )
     finally:
+        if warm_up is not None:
+            warm_up.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await warm_up
         await close_runtime(runtime)
     return 0
 

@@ -102,9 +102,11 @@ async def claim_announcements(
     return [int(row[0]) for row in await cur.fetchall()]
 
 
+# The payloads travel as ONE jsonb object (guild id → payload): for 2,000 guilds, adapting a
+# jsonb[] array (a JSON text per element, each escaped into the array literal) took ~5× longer.
 _FILL_PAYLOADS = """
 UPDATE notification_log n SET payload = t.payload
-FROM unnest(%(guild_ids)s::text[], %(payloads)s::jsonb[]) AS t(guild_id, payload)
+FROM jsonb_each(%(payloads)s::jsonb) AS t(guild_id, payload)
 WHERE n.event_id = %(event_id)s AND n.guild_id = t.guild_id
   AND n.status = 'pending' AND n.payload IS NULL
 RETURNING n.shard
@@ -122,11 +124,7 @@ async def fill_announcement_payloads(
         return []
     cur = await conn.execute(
         _FILL_PAYLOADS,
-        {
-            "event_id": event_id,
-            "guild_ids": list(payloads),
-            "payloads": [Jsonb(p) for p in payloads.values()],
-        },
+        {"event_id": event_id, "payloads": Jsonb(payloads)},
     )
     return [int(row[0]) for row in await cur.fetchall()]
 

@@ -83,6 +83,10 @@ class AppTokenAuth(httpx.Auth):
         request.headers["Authorization"] = f"Bearer {token}"
         yield request
 
+    async def token(self) -> str:
+        """The current app token, fetched (or renewed) first when needed."""
+        return await self._valid_token()
+
     async def validate(self) -> bool:
         """Ask Twitch whether the cached token is still valid (its docs ask for this hourly).
 

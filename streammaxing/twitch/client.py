@@ -31,6 +31,7 @@ from streammaxing.twitch.errors import (
     SubscriptionConflict,
     SubscriptionLimitExceeded,
     TwitchAuthError,
+    TwitchError,
     TwitchPermanentError,
     TwitchRateLimited,
     TwitchTransientError,
@@ -103,6 +104,19 @@ class HelixClient:
         self._resume_at = 0.0
         #: EventSub cost budget from the latest create or list answer; None until then.
         self.budget: SubscriptionBudget | None = None
+
+    async def warm_up(self) -> None:
+        """Fetch the app token now, so that the first go-live does not wait for it.
+
+        A failure is logged and otherwise ignored: the first request fetches the token again.
+        """
+        auth = self._http.auth
+        if not isinstance(auth, AppTokenAuth):
+            return
+        try:
+            await auth.token()
+        except TwitchError as error:
+            log.warning("twitch_app_token_warm_up_failed", error=str(error))
 
     async def aclose(self) -> None:
         """Close the underlying HTTP client (the process is shutting down)."""

@@ -94,6 +94,33 @@ class TestAppTokenAuth:
         await asyncio.gather(*(helix.get_users(ids=[str(i)]) for i in range(10)))
         assert fake.tokens_issued == 1
 
+    async def test_warm_up_fetches_the_token_the_first_call_then_uses(
+        self, fake: TwitchFakeState, helix: HelixClient
+    ) -> None:
+        """warm_up takes the token before any Helix call; the call then needs no token request."""
+        await helix.warm_up()
+        assert fake.tokens_issued == 1
+        assert fake.count("GET", "/helix/users") == 0
+        await helix.get_users(ids=["1"])
+        assert fake.tokens_issued == 1
+
+    async def test_a_failed_warm_up_is_logged_and_the_first_call_retries(
+        self, fake: TwitchFakeState, url: str
+    ) -> None:
+        """Refused credentials make warm_up log a warning (no secret), not raise."""
+        http = build_helix_http_client(
+            f"{url}/helix", f"{url}/oauth2", fake.client_id, SecretStr("wrong-secret-0123456789")
+        )
+        async with http:
+            helix = HelixClient(http, fake.client_id)
+            with structlog.testing.capture_logs() as logs:
+                await helix.warm_up()
+            with pytest.raises(TwitchAuthError):
+                await helix.get_users(ids=["1"])
+        assert [e["event"] for e in logs] == ["twitch_app_token_warm_up_failed"]
+        assert "wrong-secret" not in repr(logs)
+        assert fake.count("POST", "/oauth2/token") == 2
+
     async def test_the_token_is_renewed_at_90_percent_of_its_lifetime(
         self, fake: TwitchFakeState, url: str
     ) -> None:
