@@ -195,6 +195,60 @@ class TestGlobalPacing:
         assert set(in_use) == {0}
 
 
+class TestBatching:
+    async def test_a_crowd_gets_the_next_slots_at_once_and_sleeps_until_them(
+        self, pool: Pool
+    ) -> None:
+        """Eight callers of one turn share one round trip: each is granted its own lane slot,
+        one emission interval after the previous, and sleeps until it (never earlier)."""
+        sleeps: list[float] = []
+
+        async def observing_sleep(seconds: float) -> None:
+            sleeps.append(seconds)
+            await asyncio.sleep(seconds)
+
+        limiter = make_limiter(pool, global_rate=100.0, sleep=observing_sleep)
+        interval = 1 / (100.0 * 0.97 - 1.0)
+        catch_up = min(MAX_CATCH_UP_SECONDS, interval / 4)
+        await asyncio.gather(
+            *(limiter.acquire(Lane.ANNOUNCE, POST, str(major)) for major in range(8))
+        )
+        assert len(sleeps) == 7
+        for k, slept in enumerate(sorted(sleeps), start=1):
+            assert slept == pytest.approx(k * interval - catch_up, abs=0.002)
+
+    async def test_responses_recorded_together_never_deadlock(self, pool: Pool) -> None:
+        """Two processes recording the same buckets in opposite orders, round after round,
+        learn them all: every batch locks its bucket rows in key order."""
+        limiters = [make_limiter(pool), make_limiter(pool)]
+        majors = [str(n) for n in range(12)]
+        for round_ in range(15):
+            await asyncio.gather(
+                *(
+                    limiter.record(
+                        POST, major, 200, headers(5, 4, 5.0, bucket=f"hash-{round_ % 3}")
+                    )
+                    for limiter, order in zip(limiters, (majors, majors[::-1]), strict=True)
+                    for major in order
+                )
+            )
+        await limiters[0].acquire(Lane.ANNOUNCE, POST, "0", max_wait=0)
+
+    async def test_limiter_functions_never_plan_sequential_scans(self, pool: Pool) -> None:
+        """A plan cached while the tables were tiny must not scan them once they are large."""
+        async with pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT proname, proconfig FROM pg_proc WHERE proname = ANY(%s) ORDER BY proname",
+                (["discord_rl_acquire_many", "discord_rl_record", "discord_rl_record_many"],),
+            )
+            rows = await cur.fetchall()
+        assert [(name, config) for name, config in rows] == [
+            ("discord_rl_acquire_many", ["enable_seqscan=off"]),
+            ("discord_rl_record", ["enable_seqscan=off"]),
+            ("discord_rl_record_many", ["enable_seqscan=off"]),
+        ]
+
+
 class TestLanes:
     async def test_dm_lane_is_paced_at_the_dm_rate(self, pool: Pool) -> None:
         """Four DMs at dm_rate 10 take at least three tenths of a second."""
