@@ -51,10 +51,9 @@ BATCH = 500
 # slots in one round trip, sends its requests (each at its own slot), records their responses
 # in one round trip and marks the sent rows in one more: three round trips for up to 8
 # messages instead of three per message (bench/fanout.py). Sending is paced by the limiter, so
-# a few rows per shard keep it busy; more only wait inside `acquire`. With 4 workers sharing
-# 50 req/s, 64 per shard queued ~250 rows per worker — more than MAX_LIMITER_WAIT of its share —
-# and ~230 of 2,000 rows went through WaitTooLong and a reschedule (bench/fanout_limited.py);
-# 8 queue ~32 and none do.
+# a few rows per shard keep it busy; more only wait inside `acquire` (64 channels per shard at
+# once sent ~230 of 2,000 rows through WaitTooLong and a reschedule in
+# bench/fanout_limited.py, 4 workers sharing 50 req/s; 8 send none).
 WAVE_SIZE = 8
 MAX_LIMITER_WAIT = 20.0
 JOB_BUDGET_SECONDS = 240.0
