@@ -71,20 +71,20 @@ class Stack:
         self, count: int, *, broadcaster_id: str, role: bool = True, first: int = 0
     ) -> list[str]:
         """Guilds (each with its own channel, in the fake too) tracking one streamer."""
-        rows = self.sql(
-            "INSERT INTO streamers (twitch_broadcaster_id, twitch_login) VALUES (%s, %s)"
-            " ON CONFLICT (twitch_broadcaster_id)"
-            " DO UPDATE SET twitch_login = EXCLUDED.twitch_login"
-            " RETURNING id",
-            (broadcaster_id, f"login{broadcaster_id}"),
-        )
-        streamer_id = rows[0][0]
         guild_ids = [str(900_000 + first + n) for n in range(count)]
         channel_ids = [str(800_000 + first + n) for n in range(count)]
         roles = [str(700_000 + first + n) if role else None for n in range(count)]
+        # One statement: a streamer without a guild in between is an orphan, and the workers'
+        # cleanup_orphans job may delete it at that very moment.
         self.sql(
             """
-            WITH g AS (
+            WITH s AS (
+                INSERT INTO streamers (twitch_broadcaster_id, twitch_login)
+                VALUES (%(b)s, %(login)s)
+                ON CONFLICT (twitch_broadcaster_id)
+                DO UPDATE SET twitch_login = EXCLUDED.twitch_login
+                RETURNING id
+            ), g AS (
                 INSERT INTO guilds (guild_id, name)
                 SELECT gid, 'Guild ' || gid FROM unnest(%(g)s::text[]) AS gid
                 ON CONFLICT DO NOTHING
@@ -96,9 +96,15 @@ class Stack:
                 ON CONFLICT DO NOTHING
             )
             INSERT INTO guild_streamers (guild_id, streamer_id)
-            SELECT gid, %(s)s FROM unnest(%(g)s::text[]) AS gid
+            SELECT gid, s.id FROM unnest(%(g)s::text[]) AS gid, s
             """,
-            {"g": guild_ids, "c": channel_ids, "r": roles, "s": streamer_id},
+            {
+                "b": broadcaster_id,
+                "login": f"login{broadcaster_id}",
+                "g": guild_ids,
+                "c": channel_ids,
+                "r": roles,
+            },
         )
         for guild_id, channel_id, role_id in zip(guild_ids, channel_ids, roles, strict=True):
             self.discord.state.add_channel(channel_id, guild_id=guild_id)

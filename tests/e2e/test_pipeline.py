@@ -128,14 +128,14 @@ class TestGoLive:
         with running_stack(database_url, tmp_path) as stack:
             stack.seed_guilds(1, broadcaster_id="2000")
             for n in range(1, 20):
+                # One statement: a streamer without a guild in between is an orphan, and the
+                # workers' cleanup_orphans job may delete it at that very moment.
                 stack.sql(
-                    "INSERT INTO streamers (twitch_broadcaster_id, twitch_login) VALUES (%s, %s)",
+                    "WITH s AS (INSERT INTO streamers (twitch_broadcaster_id, twitch_login)"
+                    " VALUES (%s, %s) RETURNING id)"
+                    " INSERT INTO guild_streamers (guild_id, streamer_id)"
+                    " SELECT '900000', id FROM s",
                     (str(2000 + n), f"s{n}"),
-                )
-                stack.sql(
-                    "INSERT INTO guild_streamers (guild_id, streamer_id)"
-                    " SELECT '900000', id FROM streamers WHERE twitch_broadcaster_id = %s",
-                    (str(2000 + n),),
                 )
             for n in range(20):
                 response = stack.send(
