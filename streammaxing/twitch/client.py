@@ -102,7 +102,8 @@ class HelixClient:
         self._max_retries = max_rate_limit_retries
         #: Unix time before which no request is sent (the bucket was reported empty).
         self._resume_at = 0.0
-        #: EventSub cost budget from the latest create or list answer; None until then.
+        #: EventSub cost budget: the latest list answer, raised by create answers since;
+        #: None until then.
         self.budget: SubscriptionBudget | None = None
 
     async def warm_up(self) -> None:
@@ -178,7 +179,10 @@ class HelixClient:
         page = parse_subscription_page(_json(response))
         if not page.subscriptions:
             raise TwitchTransientError("create answered without a subscription")
-        self.budget = page.budget
+        # Creates run concurrently and their answers arrive in any order; each one only adds
+        # cost, so the highest total seen is the latest state (a list answer resets it).
+        if self.budget is None or page.budget.total_cost >= self.budget.total_cost:
+            self.budget = page.budget
         created = page.subscriptions[0]
         log.info(
             "twitch_subscription_created",
