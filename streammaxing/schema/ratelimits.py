@@ -194,29 +194,6 @@ async def record_responses(
     return started
 
 
-async def record_response(
-    conn: AsyncConnection[Any],
-    *,
-    token_key: str,
-    route_key: str,
-    major: str,
-    effects: ResponseEffects,
-    lanes: Sequence[str],
-    breaker_threshold: int,
-    breaker_seconds: float,
-) -> str | None:
-    """`record_responses` for a single response."""
-    (halted,) = await record_responses(
-        conn,
-        [RecordedResponse(route_key, major, effects)],
-        token_key=token_key,
-        lanes=lanes,
-        breaker_threshold=breaker_threshold,
-        breaker_seconds=breaker_seconds,
-    )
-    return halted
-
-
 @dataclass(frozen=True)
 class HaltRow:
     """Sending is stopped for a token: why, since when, and until when (None: until cleared)."""

@@ -32,10 +32,11 @@ from streammaxing.discord.limiter import (
 )
 from streammaxing.discord.ratelimit_headers import RateLimitInfo
 from streammaxing.schema.ratelimits import (
+    RecordedResponse,
     ResponseEffects,
     invalid_request_count,
     prune_idle_buckets,
-    record_response,
+    record_responses,
 )
 
 Pool = AsyncConnectionPool[psycopg.AsyncConnection[Any]]
@@ -488,17 +489,21 @@ class TestHalts:
         """Once halted_until has passed, acquire lets requests through again."""
         limiter = make_limiter(pool)
         async with pool.connection() as conn:
-            started = await record_response(
+            started = await record_responses(
                 conn,
+                [
+                    RecordedResponse(
+                        POST,
+                        "1",
+                        ResponseEffects(halt_reason=HALT_CLOUDFLARE_BAN, halt_seconds=0.3),
+                    )
+                ],
                 token_key=TOKEN,
-                route_key=POST,
-                major="1",
-                effects=ResponseEffects(halt_reason=HALT_CLOUDFLARE_BAN, halt_seconds=0.3),
                 lanes=[lane.value for lane in Lane],
                 breaker_threshold=100,
                 breaker_seconds=600.0,
             )
-        assert started == HALT_CLOUDFLARE_BAN
+        assert started == [HALT_CLOUDFLARE_BAN]
         with pytest.raises(LimiterHalted):
             await limiter.acquire(Lane.ANNOUNCE, POST, "1")
         await eventually(limiter.halt_reason, None, within=3)
