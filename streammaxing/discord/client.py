@@ -1,4 +1,4 @@
-"""The Discord REST calls StreamMaxing makes, over an injected `httpx.AsyncClient`.
+"""The Discord REST calls StreamMaxing makes, over an injected `DiscordHttp`.
 
 One request per call, no retries and no waiting: the caller (rate limiter, retry policy) decides
 what happens next from the result or the raised `streammaxing.discord.errors` exception, both of
@@ -19,8 +19,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from streammaxing.discord.errors import (
     OPENING_DMS_TOO_FAST,
     CloudflareBan,
@@ -31,6 +29,7 @@ from streammaxing.discord.errors import (
     TransientError,
     Unauthorized,
 )
+from streammaxing.discord.http import MAX_CONCURRENT_REQUESTS, DiscordHttp, HttpAnswer
 from streammaxing.discord.ratelimit_headers import (
     SCOPE_USER,
     RateLimitInfo,
@@ -45,13 +44,6 @@ EDIT_MESSAGE = "/channels/{channel_id}/messages/{message_id}"
 OPEN_DM = "/users/@me/channels"
 
 # Top-level resources: their ids are part of a bucket's identity (D:topics/rate-limits).
-#: Requests one process has in flight to Discord at once (and its pool's connections). At 50
-#: req/s and 300 ms per answer ~15 are busy. More would not send faster, and httpx's pool checks
-#: every connection (a readability syscall for each idle one) whenever a request starts or ends,
-#: and every queued request against every connection: with a crowd of callers, a large pool
-#: spent more CPU there than on the requests (bench/fanout.py). The rest wait in `DiscordClient`.
-MAX_CONCURRENT_REQUESTS = 16
-
 _MAJOR_PARAMETERS = ("channel_id", "guild_id", "webhook_id")
 _SNOWFLAKE = re.compile(r"[0-9]{1,20}")
 
@@ -125,33 +117,18 @@ def user_agent(version: str) -> str:
 
 def build_http_client(
     api_url: str, token: str, version: str, *, timeout: float = 10.0
-) -> httpx.AsyncClient:
-    """An AsyncClient for Discord: base URL, bot auth, User-Agent and explicit timeouts.
+) -> DiscordHttp:
+    """The HTTP side of a DiscordClient: base URL, bot auth, User-Agent and explicit timeouts.
 
-    `api_url` is e.g. `https://discord.com/api/v10`; `token` is the bare bot token (this is the
-    only place it is handled in plain text; it is never logged).
+    `api_url` is e.g. `https://discord.com/api/v10`; `token` is the bare bot token (never logged).
     """
-    return httpx.AsyncClient(
-        base_url=api_url.rstrip("/"),
-        headers={"Authorization": f"Bot {token}", "User-Agent": user_agent(version)},
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-        # Keep idle connections a minute (httpx's default is 5 s): a new TLS handshake delays the
-        # first request after a lull past the limiter's slot.
-        limits=httpx.Limits(
-            max_connections=MAX_CONCURRENT_REQUESTS,
-            max_keepalive_connections=MAX_CONCURRENT_REQUESTS,
-            keepalive_expiry=60.0,
-        ),
-        follow_redirects=False,
-    )
+    return DiscordHttp(api_url, token, user_agent(version), timeout=timeout)
 
 
 class DiscordClient:
     """Discord REST calls; one HTTP request each, outcomes as values or `DiscordError`s."""
 
-    def __init__(
-        self, http: httpx.AsyncClient, *, max_concurrent: int = MAX_CONCURRENT_REQUESTS
-    ) -> None:
+    def __init__(self, http: DiscordHttp, *, max_concurrent: int = MAX_CONCURRENT_REQUESTS) -> None:
         self._http = http
         self._in_flight = asyncio.Semaphore(max_concurrent)
 
@@ -191,9 +168,9 @@ class DiscordClient:
         channel_id = body.get("id") if isinstance(body, Mapping) else None
         if not isinstance(channel_id, str):
             raise TransientError(
-                f"DM channel response without an id (status {response.status_code})",
+                f"DM channel response without an id (status {response.status})",
                 maybe_sent=True,
-                status=response.status_code,
+                status=response.status,
                 rate_limit=info,
             )
         return channel_id
@@ -204,32 +181,27 @@ class DiscordClient:
         channel_id = parsed.get("channel_id") if isinstance(parsed, Mapping) else None
         if not isinstance(message_id, str) or not isinstance(channel_id, str):
             raise TransientError(
-                f"message response without id/channel_id (status {response.status_code})",
+                f"message response without id/channel_id (status {response.status})",
                 maybe_sent=True,
-                status=response.status_code,
+                status=response.status,
                 rate_limit=info,
             )
         return SentMessage(id=message_id, channel_id=channel_id, rate_limit=info)
 
     async def _request(
         self, route: Route, body: dict[str, Any]
-    ) -> tuple[httpx.Response, Any, RateLimitInfo]:
-        """Send one request; return (response, decoded JSON or None, rate-limit info) on 2xx."""
-        try:
-            async with self._in_flight:
-                response = await self._http.request(route.method, route.path, json=body)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise TransientError(f"could not reach Discord: {exc!r}", maybe_sent=False) from exc
-        except httpx.WriteTimeout as exc:
-            raise TransientError(f"request not fully sent: {exc!r}", maybe_sent=False) from exc
-        except httpx.TransportError as exc:
-            # Read timeouts, dropped connections, resets: the request may have been acted on.
-            raise TransientError(f"no answer from Discord: {exc!r}", maybe_sent=True) from exc
-        parsed = _json_or_none(response)
-        info = parse_rate_limit(response.headers, parsed, status=response.status_code)
+    ) -> tuple[HttpAnswer, Any, RateLimitInfo]:
+        """Send one request; return (answer, decoded JSON or None, rate-limit info) on 2xx.
+
+        Raises TransientError when no answer came (from `DiscordHttp`), else the error for a
+        non-2xx answer."""
+        async with self._in_flight:
+            response = await self._http.request(route.method, route.path, body)
+        parsed = response.json_or_none()
+        info = parse_rate_limit(response.headers, parsed, status=response.status)
         if response.is_success:
             return response, parsed, info
-        raise error_for_response(response.status_code, response.headers, parsed, info)
+        raise error_for_response(response.status, response.headers, parsed, info)
 
 
 def error_for_response(
@@ -292,13 +264,3 @@ def _require_allowed_mentions(payload: Mapping[str, Any]) -> None:
             "payload must set allowed_mentions (e.g. {'parse': []}); "
             "without it Discord pings @everyone and every role named in the text"
         )
-
-
-def _json_or_none(response: httpx.Response) -> Any:
-    content_type = response.headers.get("content-type", "")
-    if "json" not in content_type.lower():
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return None

@@ -11,7 +11,7 @@
     └── DmTooFast     403 code 40003 "opening direct messages too fast": retry much later
 
 The client raises these and never retries; the retry policy maps the classes to decisions.
-Each error raised from an httpx exception keeps it as `__cause__`.
+Each error raised from an aiohttp exception (no answer came) keeps it as `__cause__`.
 """
 
 from __future__ import annotations

@@ -56,8 +56,9 @@ def parse_rate_limit(
 ) -> RateLimitInfo:
     """Collect the rate-limit facts of a response from its `headers` and parsed JSON `body`.
 
-    `headers` may be any mapping (httpx.Headers, a plain dict with any letter case). `body` is
-    the decoded JSON (or None / anything else when the body was not a JSON object). Pass
+    `headers` may be any mapping (aiohttp's or httpx's headers, a plain dict in any letter
+    case). `body` is the decoded JSON (or None / anything else when the body was not a JSON
+    object). Pass
     `status` when known: the retry delay is computed for 429s only; without `status` it is
     computed whenever the body or headers hold a retry delay.
     """

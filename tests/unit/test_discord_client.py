@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 
@@ -33,6 +34,7 @@ from streammaxing.discord.errors import (
     Unauthorized,
     is_invalid_request,
 )
+from streammaxing.discord.http import env_proxy_for
 from streammaxing.discord.ratelimit_headers import RateLimitInfo, parse_rate_limit
 from tests.fakes.discord_fake import (
     BUCKET_MESSAGE_WRITE,
@@ -131,13 +133,63 @@ class TestBuildHttpClient:
         async with build_http_client(
             "http://127.0.0.1:9/api/v10/", "secret", "1.2.3", timeout=3.0
         ) as http:
-            assert str(http.base_url) == "http://127.0.0.1:9/api/v10/"
+            assert http.base_url == "http://127.0.0.1:9/api/v10"
             assert http.headers["Authorization"] == "Bot secret"
             assert http.headers["User-Agent"] == (
                 "DiscordBot (https://github.com/streammaxing/streammaxing, 1.2.3)"
             )
-            assert http.timeout.read == 3.0
+            assert (http.timeout.sock_read, http.timeout.sock_connect) == (3.0, 3.0)
         assert user_agent("1.2.3") == http.headers["User-Agent"]
+
+    async def test_requests_carry_auth_user_agent_and_json(
+        self, server: FakeDiscordServer, state: DiscordFakeState
+    ) -> None:
+        """What reaches Discord: the bot token, the User-Agent, a JSON body, and no cookies
+        kept from earlier answers."""
+        async with build_http_client(server.api_url, TOKEN, "1.2.3") as http:
+            client = DiscordClient(http)
+            await client.create_message(CHANNEL, ANNOUNCEMENT, nonce="h-1")
+            await client.create_message(CHANNEL, ANNOUNCEMENT, nonce="h-2")
+        first, second = state.requests
+        for request in (first, second):
+            assert request.bot_id == BOT_ID  # the fake redacts the token it checked
+            assert request.headers["user-agent"] == user_agent("1.2.3")
+            assert request.headers["content-type"] == "application/json"
+            assert "cookie" not in request.headers
+        assert second.json["nonce"] == "h-2"
+
+
+class TestEnvProxy:
+    @pytest.fixture(autouse=True)
+    def clean_environment(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        for name in ("HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "ALL_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+            monkeypatch.delenv(name.lower(), raising=False)
+
+    def test_no_proxy_configured(self) -> None:
+        """Without proxy variables Discord is reached directly."""
+        assert env_proxy_for("https://discord.com/api/v10") is None
+
+    def test_proxy_for_the_scheme(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """HTTPS_PROXY applies to an https API URL, HTTP_PROXY to an http one."""
+        monkeypatch.setenv("HTTPS_PROXY", "http://egress.internal:3128")
+        monkeypatch.setenv("HTTP_PROXY", "http://plain.internal:3128")
+        assert env_proxy_for("https://discord.com/api/v10") == "http://egress.internal:3128"
+        assert env_proxy_for("http://127.0.0.2:9/api/v10") == "http://plain.internal:3128"
+
+    def test_no_proxy_exempts_the_host(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A host NO_PROXY names is reached directly."""
+        monkeypatch.setenv("HTTPS_PROXY", "http://egress.internal:3128")
+        monkeypatch.setenv("NO_PROXY", "localhost,discord.com")
+        assert env_proxy_for("https://discord.com/api/v10") is None
+
+    def test_client_reads_it_once(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The client takes the proxy when it is built (aiohttp's trust_env would re-read the
+        environment and ~/.netrc on every request)."""
+        monkeypatch.setenv("HTTPS_PROXY", "http://egress.internal:3128")
+        http = build_http_client("https://discord.com/api/v10", "secret", "1.2.3")
+        monkeypatch.delenv("HTTPS_PROXY")
+        assert http.proxy == "http://egress.internal:3128"
 
 
 class TestParseRateLimit:
@@ -517,7 +569,8 @@ class TestCreateMessage:
         with pytest.raises(TransientError) as caught:
             await client.create_message(CHANNEL, ANNOUNCEMENT, nonce="d-1")
         assert caught.value.maybe_sent is True
-        assert isinstance(caught.value.__cause__, httpx.RemoteProtocolError)
+        # The status line came, the body never did.
+        assert isinstance(caught.value.__cause__, aiohttp.ClientPayloadError)
         (committed,) = state.messages
         retried = await client.create_message(CHANNEL, ANNOUNCEMENT, nonce="d-1")
         assert retried.id == committed.id
@@ -526,21 +579,21 @@ class TestCreateMessage:
     async def test_read_timeout_may_have_sent(
         self, client: DiscordClient, state: DiscordFakeState
     ) -> None:
-        """A read timeout is TransientError(maybe_sent=True), caused by httpx.ReadTimeout."""
+        """A read timeout is TransientError(maybe_sent=True), caused by aiohttp's read timeout."""
         state.inject(Fault.slow("POST", POSTS, delay_s=30))
         with pytest.raises(TransientError) as caught:
             await client.create_message(CHANNEL, ANNOUNCEMENT, nonce="r-1")
         assert caught.value.maybe_sent is True
-        assert isinstance(caught.value.__cause__, httpx.ReadTimeout)
+        assert isinstance(caught.value.__cause__, aiohttp.SocketTimeoutError)
 
     async def test_unreachable_discord_was_not_sent(self) -> None:
-        """Nothing listening: TransientError(maybe_sent=False), caused by httpx.ConnectError."""
+        """Nothing listening: TransientError(maybe_sent=False), caused by a connector error."""
         url = f"http://127.0.0.1:{free_port()}/api/v10"
         async with build_http_client(url, TOKEN, "0.1.0", timeout=0.5) as http:
             with pytest.raises(TransientError) as caught:
                 await DiscordClient(http).create_message(CHANNEL, ANNOUNCEMENT, nonce="c-1")
         assert caught.value.maybe_sent is False
-        assert isinstance(caught.value.__cause__, httpx.ConnectError)
+        assert isinstance(caught.value.__cause__, aiohttp.ClientConnectorError)
 
 
 class TestEditMessage:
