@@ -89,10 +89,11 @@ class DiscordHttp:
         self.base_url = api_url.rstrip("/")
         self.headers = {"Authorization": f"Bot {token}", "User-Agent": user_agent}
         connect = min(timeout, MAX_CONNECT_SECONDS)
-        # Per phase, as Discord's clients do: connecting (refused, unreachable) and reading
-        # (no answer in time) fail differently for `maybe_sent`.
+        # Per phase: connecting (refused, unreachable) and reading (no answer in time) fail
+        # differently for `maybe_sent`. The total is a backstop for a write that never drains
+        # (aiohttp has no write timeout).
         self.timeout = aiohttp.ClientTimeout(
-            total=None, connect=connect, sock_connect=connect, sock_read=timeout
+            total=connect + timeout, connect=connect, sock_connect=connect, sock_read=timeout
         )
         self._max_connections = max_connections
         self.proxy = env_proxy_for(self.base_url)
