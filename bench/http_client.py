@@ -17,7 +17,6 @@ import asyncio
 import json
 import multiprocessing
 import socket
-import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -25,6 +24,7 @@ from typing import Any, cast
 
 import httpx
 import uvloop
+from _stack import median
 
 from streammaxing.discord.client import build_http_client, user_agent
 from streammaxing.discord.http import KEEPALIVE_SECONDS, MAX_CONCURRENT_REQUESTS
@@ -148,8 +148,8 @@ def main() -> None:
         server.join()
     results = {
         name: {
-            "cpu_us_per_request": statistics.median(r["cpu_us_per_request"] for r in measured),
-            "per_s": statistics.median(r["per_s"] for r in measured),
+            "cpu_us_per_request": median([r["cpu_us_per_request"] for r in measured]),
+            "per_s": median([r["per_s"] for r in measured]),
             "runs": measured,
         }
         for name, measured in runs.items()

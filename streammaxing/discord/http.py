@@ -36,9 +36,6 @@ MAX_CONCURRENT_REQUESTS = 16
 KEEPALIVE_SECONDS = 60.0
 MAX_CONNECT_SECONDS = 5.0
 
-_JSON_HEADERS = {"Content-Type": "application/json"}
-
-
 @dataclass(frozen=True, slots=True)
 class HttpAnswer:
     """Discord's answer to one request: status, headers (case-insensitive) and the raw body."""
@@ -87,7 +84,12 @@ class DiscordHttp:
         max_connections: int = MAX_CONCURRENT_REQUESTS,
     ) -> None:
         self.base_url = api_url.rstrip("/")
-        self.headers = {"Authorization": f"Bot {token}", "User-Agent": user_agent}
+        # Every request is a JSON body, so its Content-Type is a session default too.
+        self.headers = {
+            "Authorization": f"Bot {token}",
+            "User-Agent": user_agent,
+            "Content-Type": "application/json",
+        }
         connect = min(timeout, MAX_CONNECT_SECONDS)
         # Per phase: connecting (refused, unreachable) and reading (no answer in time) fail
         # differently for `maybe_sent`. The total is a backstop for a write that never drains
@@ -126,7 +128,6 @@ class DiscordHttp:
                 method,
                 self.base_url + path,
                 data=data,
-                headers=_JSON_HEADERS,
                 allow_redirects=False,
                 proxy=self.proxy,
             ) as response:
