@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 import structlog
 from psycopg import AsyncConnection
@@ -16,6 +16,7 @@ from streammaxing.admin.models import (
     StreamerUpdate,
 )
 from streammaxing.admin.service import AdminServices, require_guild, transaction
+from streammaxing.queues import Queue, Task
 from streammaxing.schema import admin_streamers as queries
 from streammaxing.schema.admin_members import lock_user
 from streammaxing.schema.admin_streamers import GuildStreamerRow
@@ -24,9 +25,6 @@ from streammaxing.twitch.errors import TwitchError
 
 log = structlog.get_logger(__name__)
 
-#: The job that creates a newly tracked streamer's EventSub subscriptions (deferred by name).
-SUBSCRIBE_TASK: Final = "subscribe_streamer"
-SUBSCRIBE_QUEUE: Final = "maintenance"
 
 
 @dataclass(frozen=True)
@@ -98,7 +96,7 @@ async def track_streamer(
                 f"guild {guild_id} already tracks {identity.login} ({identity.broadcaster_id})"
             )
         job_id = await services.app.configure_task(
-            SUBSCRIBE_TASK, connection=conn, queue=SUBSCRIBE_QUEUE
+            Task.SUBSCRIBE_STREAMER, connection=conn, queue=Queue.MAINTENANCE
         ).defer_async(streamer_id=str(streamer.id))
         link = await queries.guild_streamer(conn, guild_id, identity.broadcaster_id)
     if link is None:

@@ -20,6 +20,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from streammaxing.ingest.enqueue import EnqueueUnavailableError
 from streammaxing.ingest.state import IngestState, ingest_state
+from streammaxing.queues import NOTIFICATION_TASKS, Queue, Task
 from streammaxing.schema.webhooks import (
     JobRequest,
     accept_messages,
@@ -30,14 +31,6 @@ from streammaxing.twitch.eventsub import VerificationError, verify_request
 
 log = structlog.get_logger(__name__)
 
-# Subscription type → job name: the contract with the workers (the ingest never imports them).
-NOTIFICATION_TASKS: dict[str, str] = {
-    "stream.online": "stream_online",
-    "stream.offline": "stream_offline",
-    "channel.update": "channel_update",
-}
-REVOCATION_TASK = "subscription_revoked"
-EVENTS_QUEUE = "events"
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +187,7 @@ async def _notification(
     job = JobRequest(
         message_id=message_id,
         task_name=task_name,
-        queue=EVENTS_QUEUE,
+        queue=Queue.EVENTS,
         args={
             "message_id": message_id,
             "subscription_id": subscription.get("id"),
@@ -218,8 +211,8 @@ async def _revocation(
         return _Outcome(_empty(400), "invalid_subscription", "revocation", message_id, sub_type)
     job = JobRequest(
         message_id=message_id,
-        task_name=REVOCATION_TASK,
-        queue=EVENTS_QUEUE,
+        task_name=Task.SUBSCRIPTION_REVOKED,
+        queue=Queue.EVENTS,
         args={"message_id": message_id, "subscription": subscription},
     )
     try:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
 
 import structlog
 
@@ -29,7 +28,6 @@ from streammaxing.twitch.models import parse_subscription
 
 log = structlog.get_logger(__name__)
 
-REVOKED_TASK: Final = "subscription_revoked"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from functools import partial
-from typing import Final
 from uuid import UUID
 
 import procrastinate
@@ -23,13 +22,12 @@ from streammaxing.jobs.access import Unavailable, note_budget, subscription_acce
 from streammaxing.jobs.converge import converge
 from streammaxing.jobs.eventsub_plan import is_ours
 from streammaxing.jobs.patience import patiently
+from streammaxing.queues import Queue, Task, subscribe_lock
 from streammaxing.runtime import Runtime
 from streammaxing.schema.subscriptions import database_now, tracked_streamer
 
 log = structlog.get_logger(__name__)
 
-SUBSCRIBE_TASK: Final = "subscribe_streamer"
-MAINTENANCE_QUEUE: Final = "maintenance"
 
 
 @dataclass(frozen=True)
@@ -48,7 +46,7 @@ class SubscribeResult:
 
 
 async def subscribe_streamer(runtime: Runtime, streamer_id: UUID) -> SubscribeResult:
-    access = subscription_access(runtime, SUBSCRIBE_TASK)
+    access = subscription_access(runtime, Task.SUBSCRIBE_STREAMER)
     if isinstance(access, Unavailable):
         return SubscribeResult(skipped=access.reason)
     async with runtime.pool.connection() as conn:
@@ -88,10 +86,10 @@ async def subscribe_streamer(runtime: Runtime, streamer_id: UUID) -> SubscribeRe
 
 def subscribe_job(streamer_id: UUID) -> Job:
     """The job for one streamer: at most one waiting, and one running, per streamer."""
-    key = f"{SUBSCRIBE_TASK}:{streamer_id}"
+    key = subscribe_lock(str(streamer_id))
     return Job(
-        queue=MAINTENANCE_QUEUE,
-        task_name=SUBSCRIBE_TASK,
+        queue=Queue.MAINTENANCE,
+        task_name=Task.SUBSCRIBE_STREAMER,
         lock=key,
         queueing_lock=key,
         task_kwargs={"streamer_id": str(streamer_id)},

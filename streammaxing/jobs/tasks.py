@@ -10,7 +10,7 @@ result with `retry_later` set (some Twitch calls failed for now) makes the task 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
 import procrastinate
@@ -20,15 +20,14 @@ from streammaxing.jobs.catch_up import catch_up_live
 from streammaxing.jobs.cleanup import cleanup_orphans
 from streammaxing.jobs.reconcile import reconcile_subscriptions
 from streammaxing.jobs.retention import prune
-from streammaxing.jobs.revocation import REVOKED_TASK, subscription_revoked
+from streammaxing.jobs.revocation import subscription_revoked
 from streammaxing.jobs.stalled import retry_stalled_jobs
-from streammaxing.jobs.subscribe import MAINTENANCE_QUEUE, SUBSCRIBE_TASK, subscribe_streamer
+from streammaxing.jobs.subscribe import subscribe_streamer
+from streammaxing.queues import Queue, Task
 from streammaxing.runtime import Runtime, runtime_from
 
 log = structlog.get_logger(__name__)
 
-#: The ingest defers `subscription_revoked` on this queue.
-EVENTS_QUEUE: Final = "events"
 
 JobFunction = Callable[[Runtime], Awaitable[Any]]
 
@@ -99,7 +98,10 @@ def register_job_tasks(app: procrastinate.App, *, schedule: bool = True) -> None
     register_periodic_jobs(app, PERIODIC_JOBS, schedule=schedule)
 
     @app.task(
-        name=SUBSCRIBE_TASK, queue=MAINTENANCE_QUEUE, pass_context=True, retry=SUBSCRIBE_RETRY
+        name=Task.SUBSCRIBE_STREAMER,
+        queue=Queue.MAINTENANCE,
+        pass_context=True,
+        retry=SUBSCRIBE_RETRY,
     )
     async def subscribe(context: procrastinate.JobContext, /, streamer_id: str, **_: Any) -> None:
         try:
@@ -109,12 +111,14 @@ def register_job_tasks(app: procrastinate.App, *, schedule: bool = True) -> None
             return
         await _run(
             context,
-            SUBSCRIBE_TASK,
+            Task.SUBSCRIBE_STREAMER,
             lambda runtime: subscribe_streamer(runtime, streamer),
             streamer_id=streamer_id,
         )
 
-    @app.task(name=REVOKED_TASK, queue=EVENTS_QUEUE, pass_context=True, retry=REVOKED_RETRY)
+    @app.task(
+        name=Task.SUBSCRIPTION_REVOKED, queue=Queue.EVENTS, pass_context=True, retry=REVOKED_RETRY
+    )
     async def revoked(
         context: procrastinate.JobContext,
         /,
@@ -124,7 +128,7 @@ def register_job_tasks(app: procrastinate.App, *, schedule: bool = True) -> None
     ) -> None:
         await _run(
             context,
-            REVOKED_TASK,
+            Task.SUBSCRIPTION_REVOKED,
             lambda runtime: subscription_revoked(runtime, subscription),
             message_id=message_id,
         )
@@ -145,7 +149,7 @@ def _register(
 
     task = app.task(
         name=name,
-        queue=MAINTENANCE_QUEUE,
+        queue=Queue.MAINTENANCE,
         pass_context=True,
         retry=PERIODIC_RETRY,
         # Two runs of the same job never overlap, even across worker processes.

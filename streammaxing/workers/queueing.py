@@ -1,4 +1,4 @@
-"""Task names, queues and locks of the delivery jobs, and deferring them.
+"""Deferring the delivery jobs (their names, queues and locks are in `streammaxing.queues`).
 
 Announcements are delivered per shard of channels: the jobs of one shard share a procrastinate
 `lock`, so one channel's messages are never sent by two workers at once and go out in go-live
@@ -17,27 +17,26 @@ from procrastinate import exceptions as procrastinate_exceptions
 from procrastinate.jobs import Job
 from psycopg import AsyncConnection
 
-STREAM_ONLINE_TASK = "stream_online"
-ANNOUNCE_TASK = "announce"
-DM_TASK = "dm"
-EVENTS_QUEUE = "events"
-ANNOUNCE_QUEUE = "announce"
-DM_QUEUE = "dm"
-DM_LOCK = "dm-lane"
+from streammaxing.queues import (
+    DM_FOLLOW_UP_LOCK,
+    DM_LOCK,
+    Queue,
+    Task,
+    shard_follow_up_lock,
+    shard_lock,
+    stream_lock,
+)
+
 FOLLOW_UP_PRIORITY = -1
-
-
-def shard_lock(shard: int) -> str:
-    return f"announce-shard-{shard}"
 
 
 def _announce_job(shard: int, *, scheduled_at: datetime | None = None) -> Job:
     follow_up = scheduled_at is not None
     return Job(
-        queue=ANNOUNCE_QUEUE,
-        task_name=ANNOUNCE_TASK,
+        queue=Queue.ANNOUNCE,
+        task_name=Task.ANNOUNCE,
         lock=shard_lock(shard),
-        queueing_lock=f"announce-follow-up-{shard}" if follow_up else None,
+        queueing_lock=shard_follow_up_lock(shard) if follow_up else None,
         priority=FOLLOW_UP_PRIORITY if follow_up else 0,
         task_kwargs={"shard": shard},
         scheduled_at=scheduled_at,
@@ -65,10 +64,10 @@ async def schedule_announcement_follow_up(app: procrastinate.App, shard: int, at
 def _dm_job(*, scheduled_at: datetime | None = None) -> Job:
     follow_up = scheduled_at is not None
     return Job(
-        queue=DM_QUEUE,
-        task_name=DM_TASK,
+        queue=Queue.DM,
+        task_name=Task.DM,
         lock=DM_LOCK,
-        queueing_lock="dm-follow-up" if follow_up else None,
+        queueing_lock=DM_FOLLOW_UP_LOCK if follow_up else None,
         priority=FOLLOW_UP_PRIORITY if follow_up else 0,
         task_kwargs={},
         scheduled_at=scheduled_at,
@@ -86,22 +85,13 @@ async def schedule_dm_follow_up(app: procrastinate.App, at: datetime) -> None:
         return
 
 
-EDIT_TASK = "edit_announcements"
-FINISH_STREAM_TASK = "finish_stream"
-
-
-def stream_lock(stream_id: str) -> str:
-    """Edits of one stream run one at a time, in the order they were queued."""
-    return f"stream-{stream_id}"
-
-
 async def defer_edit(
     app: procrastinate.App, conn: AsyncConnection[Any], stream_id: str, kind: str
 ) -> None:
     await app.job_manager.defer_job_async(
         Job(
-            queue=ANNOUNCE_QUEUE,
-            task_name=EDIT_TASK,
+            queue=Queue.ANNOUNCE,
+            task_name=Task.EDIT_ANNOUNCEMENTS,
             lock=stream_lock(stream_id),
             queueing_lock=None,
             task_kwargs={"stream_id": stream_id, "kind": kind},
@@ -115,8 +105,8 @@ async def defer_finish_stream(
 ) -> None:
     await app.job_manager.defer_job_async(
         Job(
-            queue=ANNOUNCE_QUEUE,
-            task_name=FINISH_STREAM_TASK,
+            queue=Queue.ANNOUNCE,
+            task_name=Task.FINISH_STREAM,
             # Lower priority: a scheduled ending never holds back this stream's other edits.
             lock=stream_lock(stream_id),
             queueing_lock=None,

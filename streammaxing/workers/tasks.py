@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import procrastinate
 import structlog
 
+from streammaxing.queues import Queue, Task
 from streammaxing.runtime import Runtime, runtime_from
 from streammaxing.workers.announce import deliver_announcements
 from streammaxing.workers.dm import deliver_dms
@@ -19,16 +20,6 @@ from streammaxing.workers.lifecycle import (
     edit_announcements,
     finish_stream,
     stream_offline,
-)
-from streammaxing.workers.queueing import (
-    ANNOUNCE_QUEUE,
-    ANNOUNCE_TASK,
-    DM_QUEUE,
-    DM_TASK,
-    EDIT_TASK,
-    EVENTS_QUEUE,
-    FINISH_STREAM_TASK,
-    STREAM_ONLINE_TASK,
 )
 from streammaxing.workers.sweep import sweep_outbox
 
@@ -67,43 +58,47 @@ async def run_job(
 
 
 def register_worker_tasks(app: procrastinate.App) -> None:
-    @app.task(name=STREAM_ONLINE_TASK, queue=EVENTS_QUEUE, pass_context=True, retry=RETRY)
+    @app.task(name=Task.STREAM_ONLINE, queue=Queue.EVENTS, pass_context=True, retry=RETRY)
     async def stream_online(
         context: procrastinate.JobContext, /, event: dict[str, Any], **_: Any
     ) -> None:
-        await run_job(context, STREAM_ONLINE_TASK, lambda runtime: fan_out(runtime, event))
+        await run_job(context, Task.STREAM_ONLINE, lambda runtime: fan_out(runtime, event))
 
-    @app.task(name="stream_offline", queue=EVENTS_QUEUE, pass_context=True, retry=RETRY)
+    @app.task(name=Task.STREAM_OFFLINE, queue=Queue.EVENTS, pass_context=True, retry=RETRY)
     async def offline(
         context: procrastinate.JobContext, /, event: dict[str, Any], **_: Any
     ) -> None:
-        await run_job(context, "stream_offline", lambda runtime: stream_offline(runtime, event))
+        await run_job(context, Task.STREAM_OFFLINE, lambda runtime: stream_offline(runtime, event))
 
-    @app.task(name="channel_update", queue=EVENTS_QUEUE, pass_context=True, retry=RETRY)
+    @app.task(name=Task.CHANNEL_UPDATE, queue=Queue.EVENTS, pass_context=True, retry=RETRY)
     async def update(context: procrastinate.JobContext, /, event: dict[str, Any], **_: Any) -> None:
-        await run_job(context, "channel_update", lambda runtime: channel_update(runtime, event))
+        await run_job(context, Task.CHANNEL_UPDATE, lambda runtime: channel_update(runtime, event))
 
-    @app.task(name=FINISH_STREAM_TASK, queue=ANNOUNCE_QUEUE, pass_context=True, retry=RETRY)
+    @app.task(name=Task.FINISH_STREAM, queue=Queue.ANNOUNCE, pass_context=True, retry=RETRY)
     async def finish(context: procrastinate.JobContext, /, stream_id: str) -> None:
         await run_job(
-            context, FINISH_STREAM_TASK, lambda runtime: finish_stream(runtime, stream_id)
+            context, Task.FINISH_STREAM, lambda runtime: finish_stream(runtime, stream_id)
         )
 
-    @app.task(name=EDIT_TASK, queue=ANNOUNCE_QUEUE, pass_context=True, retry=RETRY)
+    @app.task(name=Task.EDIT_ANNOUNCEMENTS, queue=Queue.ANNOUNCE, pass_context=True, retry=RETRY)
     async def edit(context: procrastinate.JobContext, /, stream_id: str, kind: str) -> None:
         await run_job(
-            context, EDIT_TASK, lambda runtime: edit_announcements(runtime, stream_id, kind)
+            context,
+            Task.EDIT_ANNOUNCEMENTS,
+            lambda runtime: edit_announcements(runtime, stream_id, kind),
         )
 
-    @app.task(name=ANNOUNCE_TASK, queue=ANNOUNCE_QUEUE, pass_context=True, retry=RETRY)
+    @app.task(name=Task.ANNOUNCE, queue=Queue.ANNOUNCE, pass_context=True, retry=RETRY)
     async def announce(context: procrastinate.JobContext, /, shard: int) -> None:
-        await run_job(context, ANNOUNCE_TASK, lambda runtime: deliver_announcements(runtime, shard))
+        await run_job(context, Task.ANNOUNCE, lambda runtime: deliver_announcements(runtime, shard))
 
-    @app.task(name=DM_TASK, queue=DM_QUEUE, pass_context=True, retry=RETRY)
+    @app.task(name=Task.DM, queue=Queue.DM, pass_context=True, retry=RETRY)
     async def dm(context: procrastinate.JobContext, /) -> None:
-        await run_job(context, DM_TASK, deliver_dms)
+        await run_job(context, Task.DM, deliver_dms)
 
-    @app.periodic(cron="*/5 * * * *", periodic_id="sweep_outbox")
-    @app.task(name="sweep_outbox", queue="maintenance", pass_context=True, lock="sweep_outbox")
+    @app.periodic(cron="*/5 * * * *", periodic_id=Task.SWEEP_OUTBOX)
+    @app.task(
+        name=Task.SWEEP_OUTBOX, queue=Queue.MAINTENANCE, pass_context=True, lock=Task.SWEEP_OUTBOX
+    )
     async def sweep(context: procrastinate.JobContext, /, timestamp: int) -> None:
-        await run_job(context, "sweep_outbox", sweep_outbox)
+        await run_job(context, Task.SWEEP_OUTBOX, sweep_outbox)
