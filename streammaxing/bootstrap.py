@@ -1,7 +1,15 @@
-"""The composition root's parts: the clients, services and job runtime each process is built from.
+"""The composition root: builds what each process runs, from the settings loaded once by `cli`.
 
-Called by `streammaxing.commands` once per process, after the settings were loaded. Nothing here
-runs at import time.
+- `task_app` is the one procrastinate App factory: every worker task and job, registered from
+  their declarations, for every process that runs or defers jobs.
+- `build_runtime` / `close_runtime`: what a worker (and `run-job`) hands its tasks.
+- `worker_options`: how every worker runs its jobs (the job middleware, the runtime).
+- `build_ingest`: the ingest's Starlette app, with the admin API, ready for uvicorn.
+- `admin_services`: what the admin operations need.
+
+`streammaxing.commands` only runs what is built here. Nothing here runs at import time; the
+component imports are inside the functions, so a command that needs none of them (`trigger`)
+does not pay for them.
 """
 
 from __future__ import annotations
@@ -9,20 +17,49 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from streammaxing import __version__
-from streammaxing.runtime import Runtime
+from streammaxing.runtime import RUNTIME_KEY, Runtime
 from streammaxing.settings import Settings
 
 if TYPE_CHECKING:
+    import procrastinate
     from psycopg import AsyncConnection
     from psycopg_pool import AsyncConnectionPool
+    from starlette.applications import Starlette
 
     from streammaxing.admin.service import AdminServices
     from streammaxing.twitch.client import HelixClient
 
     Pool = AsyncConnectionPool[AsyncConnection[Any]]
 
+#: Connections of the ingest's pool: the group commit holds a few, the admin API the rest.
+INGEST_POOL = (2, 12)
+
+
+def task_app(*, schedule: bool = True) -> procrastinate.App:
+    """A closed procrastinate App with every task registered (``schedule=False``: without the
+    periodic jobs' cron schedules). Open it with ``await app.open_async(pool=pool)``."""
+    import procrastinate
+
+    from streammaxing.jobs.tasks import JOB_TASKS
+    from streammaxing.runner import register
+    from streammaxing.workers.tasks import WORKER_TASKS
+
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector())
+    register(app, (*WORKER_TASKS, *JOB_TASKS), schedule=schedule)
+    return app
+
+
+def worker_options(runtime: Runtime, *, time_limit: float | None = None) -> dict[str, Any]:
+    """The arguments every `run_worker_async` gets: the runtime in the job context and the job
+    middleware (`time_limit` overrides its default, for tests)."""
+    from streammaxing.runner import job_middleware
+
+    middleware = job_middleware() if time_limit is None else job_middleware(time_limit=time_limit)
+    return {"additional_context": {RUNTIME_KEY: runtime}, "worker_middleware": [middleware]}
+
 
 def helix(settings: Settings) -> HelixClient | None:
+    """The Helix client (app access token), or None without Twitch credentials."""
     from streammaxing.twitch.client import HelixClient, build_helix_http_client
 
     if not (settings.twitch_client_id and settings.twitch_client_secret):
@@ -37,14 +74,12 @@ def helix(settings: Settings) -> HelixClient | None:
 
 
 def admin_services(settings: Settings, pool: Pool) -> AdminServices:
-    import procrastinate
-
     from streammaxing.admin.service import AdminServices
 
     return AdminServices(
         pool=pool,
         # Jobs are deferred on the operation's own connection: this App is never opened.
-        app=procrastinate.App(connector=procrastinate.PsycopgConnector()),
+        app=task_app(schedule=False),
         helix=helix(settings),
         api_token=settings.admin_api_token,
     )
@@ -57,22 +92,17 @@ def check_worker_credentials(settings: Settings) -> None:
 
 
 async def build_runtime(settings: Settings, url: str, pool_size: int) -> Runtime:
+    """An opened runtime: pool, task app, metrics, and the Twitch/Discord clients configured."""
     import hashlib
-
-    import procrastinate
 
     from streammaxing.db import create_pool
     from streammaxing.discord.client import DiscordClient, build_http_client
     from streammaxing.discord.limiter import DiscordLimiter
-    from streammaxing.jobs.tasks import register_job_tasks
     from streammaxing.metrics import Metrics
-    from streammaxing.workers.tasks import register_worker_tasks
 
     pool = create_pool(url, min_size=1, max_size=pool_size, name="worker")
     await pool.open(wait=True, timeout=30)
-    app = procrastinate.App(connector=procrastinate.PsycopgConnector())
-    register_worker_tasks(app)
-    register_job_tasks(app)
+    app = task_app()
     await app.open_async(pool=pool)
     runtime = Runtime(settings=settings, pool=pool, metrics=Metrics(), app=app)
     runtime.helix = helix(settings)
@@ -101,3 +131,27 @@ async def close_runtime(runtime: Runtime) -> None:
         await runtime.discord.aclose()
     await runtime.app.close_async()
     await runtime.pool.close()
+
+
+def build_ingest(settings: Settings, url: str) -> Starlette:
+    """The ingest app (webhook, probes, metrics, admin API); its lifespan opens the pool."""
+    from streammaxing.admin.api import api_routes
+    from streammaxing.db import create_pool
+    from streammaxing.ingest.app import create_app
+    from streammaxing.ingest.enqueue import GroupCommitter
+    from streammaxing.ingest.state import IngestState
+    from streammaxing.metrics import Metrics
+
+    settings.require("twitch_eventsub_secret")
+    min_size, max_size = INGEST_POOL
+    pool = create_pool(url, min_size=min_size, max_size=max_size, name="ingest")
+    state = IngestState(
+        pool=pool,
+        metrics=Metrics(),
+        committer=GroupCommitter(pool),
+        eventsub_secrets=settings.eventsub_secrets,
+    )
+    admin = admin_services(settings, pool)
+    if admin.helix is not None:
+        state.on_shutdown.append(admin.helix.aclose)
+    return create_app(state, extra_routes=api_routes(admin))

@@ -15,12 +15,13 @@ import structlog
 
 from streammaxing.bootstrap import (
     admin_services,
+    build_ingest,
     build_runtime,
     check_worker_credentials,
     close_runtime,
+    worker_options,
 )
 from streammaxing.embedded_pg import EmbeddedPostgres, data_root, start_embedded
-from streammaxing.runtime import RUNTIME_KEY
 from streammaxing.settings import ConfigError, Settings
 
 log = structlog.get_logger("streammaxing")
@@ -59,25 +60,7 @@ async def migrate(url: str, down_to: int | None) -> int:
 def serve_ingest(settings: Settings, url: str, host: str, port: int) -> int:
     import uvicorn
 
-    from streammaxing.admin.api import api_routes
-    from streammaxing.db import create_pool
-    from streammaxing.ingest.app import create_app
-    from streammaxing.ingest.enqueue import GroupCommitter
-    from streammaxing.ingest.state import IngestState
-    from streammaxing.metrics import Metrics
-
-    settings.require("twitch_eventsub_secret")
-    pool = create_pool(url, min_size=2, max_size=12, name="ingest")
-    state = IngestState(
-        pool=pool,
-        metrics=Metrics(),
-        committer=GroupCommitter(pool),
-        eventsub_secrets=settings.eventsub_secrets,
-    )
-    admin = admin_services(settings, pool)
-    if admin.helix is not None:
-        state.on_shutdown.append(admin.helix.aclose)
-    app = create_app(state, extra_routes=api_routes(admin))
+    app = build_ingest(settings, url)
     config = uvicorn.Config(
         app,
         host=host,
@@ -144,8 +127,8 @@ async def run_worker(
         scope: dict[str, list[str]] = {"queues": queues} if queues else {}
         await runtime.app.run_worker_async(
             **scope,  # type: ignore[arg-type]
+            **worker_options(runtime),
             concurrency=concurrency,
-            additional_context={RUNTIME_KEY: runtime},
             install_signal_handlers=True,
             delete_jobs="successful",
         )
@@ -160,13 +143,13 @@ async def run_worker(
 
 async def run_job(settings: Settings, url: str, name: str) -> int:
     from streammaxing.jobs.tasks import PERIODIC_JOBS
-
-    if name not in PERIODIC_JOBS:
+    job = next((job for task, job in PERIODIC_JOBS.items() if task.value == name), None)
+    if job is None:
         known = ", ".join(sorted(PERIODIC_JOBS))
         raise ConfigError(f"unknown job {name!r}; known jobs: {known}")
     runtime = await build_runtime(settings, url, pool_size=4)
     try:
-        result = await PERIODIC_JOBS[name][1](runtime)
+        result = await job[1](runtime)
         log.info("job_finished", job=name, result=repr(result))
         if getattr(result, "retry_later", False):
             print(f"{name}: finished with work left for a later run (see the log)", file=sys.stderr)
@@ -211,57 +194,43 @@ def persistent_eventsub_secret() -> str:
 
 
 def up(args: argparse.Namespace, settings: Settings) -> int:
+    """Migrate, then run the ingest and a worker as supervised children on one database."""
+    return with_database(settings, lambda url: _up(args, settings, url))
+
+
+def _up(args: argparse.Namespace, settings: Settings, url: str) -> int:
     from streammaxing.supervisor import Child, Supervisor
 
+    asyncio.run(migrate(url, None))
     env = dict(os.environ)
-    embedded: EmbeddedPostgres | None = None
-    url = settings.database_url
-    if url is None:
-        embedded = start_embedded()
-        url = embedded.url
-        log.info("embedded_postgres", data_dir=str(embedded.data_dir))
-    try:
-        asyncio.run(migrate(url, None))
-        env["DATABASE_URL"] = url
-        if not settings.twitch_eventsub_secret:
-            env["TWITCH_EVENTSUB_SECRET"] = persistent_eventsub_secret()
-        missing = [
-            name
-            for name, present in (
-                ("TWITCH_CLIENT_ID/TWITCH_CLIENT_SECRET", settings.has_twitch_credentials),
-                ("DISCORD_BOT_TOKEN", settings.has_discord_credentials),
-            )
-            if not present
-        ]
-        if missing or settings.dry_run:
-            env["DRY_RUN"] = "true"
-            log.warning(
-                "dry_run_mode",
-                missing=missing,
-                note="DRY RUN: announcements go to the log and notification_log, not Discord",
-            )
-        python = sys.executable
-        children = [
-            Child(
-                "ingest",
-                [
-                    python,
-                    "-m",
-                    "streammaxing",
-                    "ingest",
-                    "--host",
-                    args.host,
-                    "--port",
-                    str(args.port),
-                ],
-            ),
-            Child(
-                "worker",
-                [python, "-m", "streammaxing", "worker", "--concurrency", str(args.concurrency)],
-            ),
-        ]
-        log.info("up", url=f"http://{args.host}:{args.port}", pid=os.getpid())
-        return Supervisor(children, env).run()
-    finally:
-        if embedded is not None:
-            embedded.stop()
+    env["DATABASE_URL"] = url
+    if not settings.twitch_eventsub_secret:
+        env["TWITCH_EVENTSUB_SECRET"] = persistent_eventsub_secret()
+    missing = [
+        name
+        for name, present in (
+            ("TWITCH_CLIENT_ID/TWITCH_CLIENT_SECRET", settings.has_twitch_credentials),
+            ("DISCORD_BOT_TOKEN", settings.has_discord_credentials),
+        )
+        if not present
+    ]
+    if missing or settings.dry_run:
+        env["DRY_RUN"] = "true"
+        log.warning(
+            "dry_run_mode",
+            missing=missing,
+            note="DRY RUN: announcements go to the log and notification_log, not Discord",
+        )
+    python = sys.executable
+    children = [
+        Child(
+            "ingest",
+            [python, "-m", "streammaxing", "ingest", "--host", args.host, "--port", str(args.port)],
+        ),
+        Child(
+            "worker",
+            [python, "-m", "streammaxing", "worker", "--concurrency", str(args.concurrency)],
+        ),
+    ]
+    log.info("up", url=f"http://{args.host}:{args.port}", pid=os.getpid())
+    return Supervisor(children, env).run()

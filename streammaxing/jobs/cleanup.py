@@ -26,6 +26,7 @@ from streammaxing.jobs.bounded import bounded_map
 from streammaxing.jobs.eventsub_plan import is_ours
 from streammaxing.jobs.patience import patiently
 from streammaxing.jobs.subscribe import defer_subscribe
+from streammaxing.queues import Task
 from streammaxing.runtime import Runtime
 from streammaxing.schema.streamers import (
     StreamerRow,
@@ -38,7 +39,6 @@ from streammaxing.twitch.errors import TwitchAuthError, TwitchError
 
 log = structlog.get_logger(__name__)
 
-JOB_NAME: Final = "cleanup_orphans"
 #: Orphans handled at once (each is a listing and up to three deletions).
 CONCURRENCY: Final = 4
 
@@ -92,7 +92,7 @@ async def _remove_subscriptions(
 
 
 async def cleanup_orphans(runtime: Runtime) -> CleanupResult:
-    helix = helix_access(runtime, JOB_NAME)
+    helix = helix_access(runtime, Task.CLEANUP_ORPHANS)
     if isinstance(helix, Unavailable):
         return CleanupResult(skipped=helix.reason)
     target = eventsub_target(runtime.settings.public_url, runtime.settings.eventsub_secrets)

@@ -23,13 +23,13 @@ from streammaxing.jobs.access import Unavailable, note_budget, subscription_acce
 from streammaxing.jobs.converge import converge
 from streammaxing.jobs.eventsub_plan import is_ours
 from streammaxing.jobs.patience import patiently
+from streammaxing.queues import Task
 from streammaxing.runtime import Runtime
 from streammaxing.schema.locks import try_session_lock
 from streammaxing.schema.subscriptions import database_now, tracked_streamers
 
 log = structlog.get_logger(__name__)
 
-JOB_NAME: Final = "reconcile_subscriptions"
 #: Advisory lock key shared by every process: ASCII "SMRECON".
 RECONCILE_LOCK_KEY: Final = int.from_bytes(b"SMRECON", "big")
 
@@ -55,7 +55,7 @@ class ReconcileResult:
 
 
 async def reconcile_subscriptions(runtime: Runtime) -> ReconcileResult:
-    access = subscription_access(runtime, JOB_NAME)
+    access = subscription_access(runtime, Task.RECONCILE_SUBSCRIPTIONS)
     if isinstance(access, Unavailable):
         return ReconcileResult(skipped=access.reason)
     async with (

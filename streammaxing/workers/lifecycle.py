@@ -126,7 +126,7 @@ async def stream_offline(runtime: Runtime, event: dict[str, Any]) -> str | None:
         if stream_id is not None:
             at = datetime.now(UTC) + timedelta(seconds=grace)
             await defer_finish_stream(runtime.app, conn, stream_id, at)
-    log.info("stream_offline", broadcaster_id=broadcaster_id, stream_id=stream_id, grace=grace)
+    log.info("stream_went_offline", broadcaster_id=broadcaster_id, stream_id=stream_id, grace=grace)
     return stream_id
 
 

@@ -12,15 +12,14 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from uuid import UUID
 
-import procrastinate
 import pytest
 from psycopg.types.json import Jsonb
 from pydantic import SecretStr
 
+from streammaxing.bootstrap import task_app, worker_options
 from streammaxing.db import create_pool
-from streammaxing.jobs.tasks import register_job_tasks
 from streammaxing.metrics import Metrics
-from streammaxing.runtime import RUNTIME_KEY, Runtime
+from streammaxing.runtime import Runtime
 from streammaxing.settings import Settings
 from streammaxing.templating import DEFAULT_TEMPLATE
 from streammaxing.twitch.client import HelixClient, build_helix_http_client
@@ -69,8 +68,7 @@ async def runtime_fixture(
     url = twitch_server[1]
     pool = create_pool(database_url, min_size=1, max_size=10, name="test-jobs")
     await pool.open(wait=True)
-    app = procrastinate.App(connector=procrastinate.PsycopgConnector())
-    register_job_tasks(app, schedule=False)
+    app = task_app(schedule=False)
     await app.open_async(pool=pool)
     helix = HelixClient(
         build_helix_http_client(
@@ -94,7 +92,7 @@ async def run_worker_until_idle(runtime: Runtime, *queues: str) -> None:
         queues=list(queues) or None,
         wait=False,
         concurrency=1,
-        additional_context={RUNTIME_KEY: runtime},
+        **worker_options(runtime),
         install_signal_handlers=False,
         delete_jobs="never",
     )

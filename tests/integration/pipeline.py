@@ -11,19 +11,17 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import procrastinate
 from psycopg.types.json import Jsonb
 
+from streammaxing.bootstrap import task_app, worker_options
 from streammaxing.db import create_pool
 from streammaxing.discord.client import DiscordClient, build_http_client
 from streammaxing.discord.limiter import DiscordLimiter
-from streammaxing.jobs.tasks import register_job_tasks
 from streammaxing.metrics import Metrics
-from streammaxing.runtime import RUNTIME_KEY, Runtime
+from streammaxing.runtime import Runtime
 from streammaxing.settings import load_settings
 from streammaxing.templating import DEFAULT_TEMPLATE
 from streammaxing.twitch.client import HelixClient, build_helix_http_client
-from streammaxing.workers.tasks import register_worker_tasks
 from tests.fakes.discord_fake import FakeDiscordServer
 from tests.fakes.twitch_fake import TwitchFakeState
 
@@ -115,7 +113,7 @@ class Pipeline:
                 queues=["events", "announce", "dm"],
                 wait=False,
                 concurrency=8,
-                additional_context={RUNTIME_KEY: self.runtime},
+                **worker_options(self.runtime),
                 install_signal_handlers=False,
                 fetch_job_polling_interval=0.1,
             )
@@ -161,9 +159,7 @@ async def pipeline(
     )
     pool = create_pool(database_url, min_size=1, max_size=20, name="pipeline")
     await pool.open(wait=True)
-    app = procrastinate.App(connector=procrastinate.PsycopgConnector())
-    register_worker_tasks(app)
-    register_job_tasks(app, schedule=False)
+    app = task_app(schedule=False)
     await app.open_async(pool=pool)
     runtime = Runtime(settings=configured, pool=pool, metrics=Metrics(), app=app)
     if twitch_url is not None and twitch_state is not None:

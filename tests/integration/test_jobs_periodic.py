@@ -6,14 +6,15 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
-import procrastinate
 from structlog.testing import capture_logs
 
+from streammaxing.bootstrap import task_app
 from streammaxing.jobs.catch_up import catch_up_live
 from streammaxing.jobs.cleanup import cleanup_orphans
 from streammaxing.jobs.retention import prune
 from streammaxing.jobs.subscribe import subscribe_streamer
-from streammaxing.jobs.tasks import PERIODIC_JOBS, register_job_tasks
+from streammaxing.jobs.tasks import PERIODIC_JOBS
+from streammaxing.queues import Queue, Task
 from streammaxing.runtime import Runtime
 from streammaxing.workers.fanout import fan_out
 from tests.fakes.twitch_fake import TwitchFakeState
@@ -22,6 +23,7 @@ from tests.integration.jobs_harness import (  # noqa: F401 - fixtures
     SUBS,
     fake_fixture,
     ours,
+    run_worker_until_idle,
     runtime_fixture,
     stored,
     track,
@@ -48,16 +50,37 @@ class TestCatchUpLive:
     async def test_announces_a_stream_whose_webhook_never_arrived(
         self, runtime: Runtime, fake: TwitchFakeState
     ) -> None:
-        """A tracked streamer is live but no stream.online came: it is fanned out like one,
-        with the stream id as the idempotency key, to every tracking guild."""
+        """A tracked streamer is live but no stream.online came: a `stream_online` job is
+        queued like the ingest's, and the workers fan it out with the stream id as the
+        idempotency key to every tracking guild."""
         await track(runtime, "5001", guild_id="g1")
         await track(runtime, "5001", guild_id="g2")
         stream = fake.add_stream("5001", "caught", id="77001", title="Hello")
 
         result = await catch_up_live(runtime)
-
         assert (result.live, result.announced) == (1, 1)
+        assert await announcements(runtime) == []
+
+        await run_worker_until_idle(runtime, Queue.EVENTS)
         assert await announcements(runtime) == [("g1", stream.id), ("g2", stream.id)]
+
+    async def test_a_missed_stream_is_queued_once_while_its_job_waits(
+        self, runtime: Runtime, fake: TwitchFakeState
+    ) -> None:
+        """Two catch-up runs before a worker picks the job up queue one `stream_online` job."""
+        await track(runtime, "5051")
+        fake.add_stream("5051", "waiting", id="77051")
+
+        first = await catch_up_live(runtime)
+        second = await catch_up_live(runtime)
+
+        assert (first.announced, second.announced) == (1, 0)
+        async with runtime.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT count(*) FROM procrastinate_jobs WHERE task_name = %s",
+                (Task.STREAM_ONLINE,),
+            )
+            assert await cur.fetchone() == (1,)
 
     async def test_never_announces_twice(self, runtime: Runtime, fake: TwitchFakeState) -> None:
         """A stream already announced (the webhook did arrive, or an earlier catch-up) is left
@@ -257,8 +280,7 @@ class TestPrune:
 class TestRegistration:
     def test_every_job_is_registered_under_its_name(self) -> None:
         """The periodic jobs run-job knows, and the two deferred by name, with their queues."""
-        app = procrastinate.App(connector=procrastinate.PsycopgConnector())
-        register_job_tasks(app)
+        app = task_app()
         assert set(PERIODIC_JOBS) == {
             "reconcile_subscriptions",
             "catch_up_live",
@@ -267,14 +289,17 @@ class TestRegistration:
             "retry_stalled_jobs",
         }
         queues = {name: task.queue for name, task in app.tasks.items() if task.queue != "builtin"}
-        assert queues == {
+        assert {name: queues[name] for name in [*PERIODIC_JOBS, "subscribe_streamer"]} == {
             **dict.fromkeys(PERIODIC_JOBS, "maintenance"),
             "subscribe_streamer": "maintenance",
-            "subscription_revoked": "events",
         }
+        assert queues["subscription_revoked"] == "events"
         schedules = {
             task.task.name: task.cron for task in app.periodic_registry.periodic_tasks.values()
         }
-        assert schedules == {name: cron for name, (cron, _) in PERIODIC_JOBS.items()}
+        assert schedules == {
+            **{name: cron for name, (cron, _) in PERIODIC_JOBS.items()},
+            "sweep_outbox": "*/5 * * * *",
+        }
         assert schedules["reconcile_subscriptions"] == "*/10 * * * *"
         assert schedules["catch_up_live"] == "*/5 * * * *"
