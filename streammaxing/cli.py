@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,19 @@ log = structlog.get_logger("streammaxing")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
+#: Commands that serve: their log is their output. The others print their answer, and log only
+#: warnings and errors unless LOG_LEVEL=DEBUG.
+SERVING_COMMANDS = frozenset({"up", "ingest", "worker"})
+
+
+def log_level_for(command: str, configured: str) -> str:
+    """The level a command logs at: as configured for a serving command or at DEBUG, else at
+    least WARNING, so a verb's answer is not buried under infrastructure events."""
+    if command in SERVING_COMMANDS or configured == "DEBUG":
+        return configured
+    if logging.getLevelName(configured) >= logging.WARNING:
+        return configured
+    return "WARNING"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -112,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"streammaxing: {error}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_format, settings.log_level)
+    configure_logging(settings.log_format, log_level_for(args.command, settings.log_level))
     try:
         return _dispatch(args, settings)
     except ConfigError as error:

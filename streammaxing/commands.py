@@ -51,10 +51,16 @@ async def migrate(url: str, down_to: int | None) -> int:
     if down_to is not None:
         reverted = await rollback(url, to_version=down_to)
         log.info("migrate_down_finished", reverted=reverted)
+        print(f"reverted: {_versions(reverted)}")
     else:
         applied = await migrate(url)
         log.info("migrate_finished", applied=applied)
+        print(f"applied: {_versions(applied)}")
     return 0
+
+
+def _versions(versions: list[int]) -> str:
+    return ", ".join(f"{version:03d}" for version in versions) or "nothing (already up to date)"
 
 
 def serve_ingest(settings: Settings, url: str, host: str, port: int) -> int:
@@ -151,6 +157,7 @@ async def run_job(settings: Settings, url: str, name: str) -> int:
     try:
         result = await job[1](runtime)
         log.info("job_finished", job=name, result=repr(result))
+        print(f"{name}: {result!r}")
         if getattr(result, "retry_later", False):
             print(f"{name}: finished with work left for a later run (see the log)", file=sys.stderr)
             return 1
@@ -199,9 +206,11 @@ def up(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _up(args: argparse.Namespace, settings: Settings, url: str) -> int:
+    from streammaxing.schema.migrate import migrate as apply_migrations
     from streammaxing.supervisor import Child, Supervisor
 
-    asyncio.run(migrate(url, None))
+    applied = asyncio.run(apply_migrations(url))
+    log.info("migrate_finished", applied=applied)
     env = dict(os.environ)
     env["DATABASE_URL"] = url
     if not settings.twitch_eventsub_secret:

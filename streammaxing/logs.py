@@ -1,6 +1,8 @@
 """Logging: structlog events, one line each, JSON in production or coloured console.
 
-`configure_logging()` is called once by the composition root. Our own structlog events are
+`configure_logging()` is called once by the composition root. Without an explicit format, a
+person at a terminal reads console lines and everything else (containers, files, pipes) gets
+JSON. Our own structlog events are
 rendered by structlog and written straight to stderr (no trip through the `logging` machinery: it
 costs the ingest a measurable share of its CPU). Standard-library loggers (uvicorn, procrastinate,
 psycopg, httpx) are bridged through structlog's `ProcessorFormatter` with the same processors, so
@@ -44,7 +46,15 @@ def _write_logger_factory(*args: Any) -> _NamedWriteLogger:
     return _NamedWriteLogger(name, sys.stderr)
 
 
-def configure_logging(log_format: LogFormat, level: str = "INFO") -> None:
+def resolve_format(log_format: LogFormat | None, *, interactive: bool) -> LogFormat:
+    """The format to write: the one configured, else console on a terminal and JSON elsewhere."""
+    if log_format is not None:
+        return log_format
+    return LogFormat.CONSOLE if interactive else LogFormat.JSON
+
+
+def configure_logging(log_format: LogFormat | None, level: str = "INFO") -> None:
+    log_format = resolve_format(log_format, interactive=sys.stderr.isatty())
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,

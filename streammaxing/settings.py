@@ -78,7 +78,8 @@ class Settings(BaseSettings):
     twitch_api_url: str = "https://api.twitch.tv/helix"
     twitch_auth_url: str = "https://id.twitch.tv/oauth2"
     discord_api_url: str = "https://discord.com/api/v10"
-    log_format: LogFormat = LogFormat.JSON
+    #: None: console lines when stderr is a terminal, JSON otherwise.
+    log_format: LogFormat | None = None
     log_level: str = "INFO"
     dry_run: bool = False
     discord_global_rate_limit: float = Field(default=50.0, gt=0)
