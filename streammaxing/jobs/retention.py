@@ -1,12 +1,14 @@
-"""`prune` (daily): old delivery logs, remembered webhook message ids, finished queue jobs."""
+"""`prune` (daily): old delivery logs, remembered webhook message ids, finished queue jobs, and
+Discord rate-limit buckets nobody has used for a while."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import structlog
 
 from streammaxing.runtime import Runtime
+from streammaxing.schema.ratelimits import prune_idle_buckets
 from streammaxing.schema.retention import prune_dm_log, prune_notification_log
 from streammaxing.schema.webhooks import prune_message_ids
 
@@ -16,6 +18,10 @@ log = structlog.get_logger(__name__)
 # redeliveries; keeping a day costs a few MB).
 MESSAGE_ID_RETENTION_SECONDS = 24 * 3600
 FINISHED_JOB_RETENTION_HOURS = 24
+# One bucket row is learned per channel ever posted to. Discord's buckets reset within seconds
+# to minutes; a bucket forgotten after an idle hour is learned again from the next response
+# (one request in flight until then), so the table holds only channels posted to lately.
+IDLE_BUCKET_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -23,6 +29,7 @@ class PruneResult:
     notifications: int
     dms: int
     message_ids: int
+    rate_limit_buckets: int
 
 
 async def prune(runtime: Runtime) -> PruneResult:
@@ -31,9 +38,10 @@ async def prune(runtime: Runtime) -> PruneResult:
         notifications = await prune_notification_log(conn, days)
         dms = await prune_dm_log(conn, days)
         message_ids = await prune_message_ids(conn, MESSAGE_ID_RETENTION_SECONDS)
+        buckets = await prune_idle_buckets(conn, idle_seconds=IDLE_BUCKET_SECONDS)
     await runtime.app.job_manager.delete_old_jobs(
         nb_hours=FINISHED_JOB_RETENTION_HOURS, include_failed=False, include_cancelled=True
     )
-    result = PruneResult(notifications, dms, message_ids)
-    log.info("prune_finished", notifications=notifications, dms=dms, message_ids=message_ids)
+    result = PruneResult(notifications, dms, message_ids, buckets)
+    log.info("prune_finished", **asdict(result))
     return result

@@ -40,21 +40,6 @@ async def guilds_tracking(conn: AsyncConnection[Any], streamer_id: UUID) -> list
         return await cur.fetchall()
 
 
-# The seed's "users who opted out".
-_OPTED_OUT = """
-SELECT user_id
-FROM user_preferences
-WHERE guild_id = %s
-  AND streamer_id = %s
-  AND notifications_enabled = false
-"""
-
-
-async def opted_out_users(conn: AsyncConnection[Any], guild_id: str, streamer_id: UUID) -> set[str]:
-    cur = await conn.execute(_OPTED_OUT, (guild_id, streamer_id))
-    return {str(row[0]) for row in await cur.fetchall()}
-
-
 @dataclass(frozen=True)
 class AnnouncementClaim:
     guild_id: str

@@ -26,16 +26,6 @@ _COLUMNS = (
     " last_title, last_category_name"
 )
 
-_BY_BROADCASTER = f"SELECT {_COLUMNS} FROM streamers WHERE twitch_broadcaster_id = %s"
-
-
-async def streamer_by_broadcaster(
-    conn: AsyncConnection[Any], broadcaster_id: str
-) -> StreamerRow | None:
-    async with conn.cursor(row_factory=class_row(StreamerRow)) as cur:
-        await cur.execute(_BY_BROADCASTER, (broadcaster_id,))
-        return await cur.fetchone()
-
 
 _UPSERT = f"""
 INSERT INTO streamers (twitch_broadcaster_id, twitch_login, twitch_display_name, twitch_avatar_url)

@@ -277,6 +277,35 @@ class TestPrune:
             ]
 
 
+    async def test_the_periodic_prune_forgets_idle_rate_limit_buckets(
+        self, runtime: Runtime
+    ) -> None:
+        """The scheduled `prune` job, run by a worker, deletes Discord rate-limit buckets idle
+        for over an hour and keeps recent ones and any that still hold a block."""
+        async with runtime.pool.connection() as conn:
+            for key, idle, blocked in (
+                ("idle", "2 hours", None),
+                ("recent", "1 minute", None),
+                ("blocked", "2 hours", "1 hour"),
+            ):
+                await conn.execute(
+                    "INSERT INTO discord_rl_buckets (token_key, bucket_key, touched_at,"
+                    " blocked_until) VALUES ('t', %s, now() - %s::interval,"
+                    " now() + %s::interval)",
+                    (key, idle, blocked),
+                )
+        await runtime.app.configure_task(Task.PRUNE, queue=Queue.MAINTENANCE).defer_async(
+            timestamp=0
+        )
+
+        await run_worker_until_idle(runtime, Queue.MAINTENANCE)
+
+        async with runtime.pool.connection() as conn:
+            cur = await conn.execute("SELECT bucket_key FROM discord_rl_buckets ORDER BY 1")
+            assert [row[0] for row in await cur.fetchall()] == ["blocked", "recent"]
+        assert PERIODIC_JOBS[Task.PRUNE][0] == "17 3 * * *"
+
+
 class TestRegistration:
     def test_every_job_is_registered_under_its_name(self) -> None:
         """The periodic jobs run-job knows, and the two deferred by name, with their queues."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from streammaxing.schema.notifications import announcement_exists, claim_announcement
+from streammaxing.schema.fanout import AnnouncementClaim, claim_announcements
 from streammaxing.schema.streamers import (
     delete_orphaned_streamers,
     orphaned_streamers,
@@ -40,6 +41,29 @@ async def _guild_with_everything(conn: psycopg.AsyncConnection[Any]) -> Any:
     return streamer
 
 
+async def claim_announcement(
+    conn: psycopg.AsyncConnection[Any], guild_id: str, streamer_id: Any, event_id: str
+) -> bool:
+    """Claim one (guild, stream) key the way the fan-out claims them; True if it was new."""
+    shards = await claim_announcements(
+        conn,
+        streamer_id=streamer_id,
+        event_id=event_id,
+        started_at=datetime.now(UTC),
+        claims=[AnnouncementClaim(guild_id, "c1", 0)],
+    )
+    return bool(shards)
+
+
+async def announcement_exists(
+    conn: psycopg.AsyncConnection[Any], guild_id: str, event_id: str
+) -> bool:
+    cur = await conn.execute(
+        "SELECT 1 FROM notification_log WHERE guild_id = %s AND event_id = %s", (guild_id, event_id)
+    )
+    return await cur.fetchone() is not None
+
+
 class TestIdempotencyKey:
     async def test_claim_returns_a_row_once(self, pool: Pool) -> None:
         """INSERT … ON CONFLICT (guild_id, event_id) DO NOTHING RETURNING id: a row once only."""
@@ -47,8 +71,8 @@ class TestIdempotencyKey:
             streamer = await _guild_with_everything(conn)
             first = await claim_announcement(conn, "g1", streamer.id, "9001")
             second = await claim_announcement(conn, "g1", streamer.id, "9001")
-            assert first is not None
-            assert second is None
+            assert first
+            assert not second
             assert await announcement_exists(conn, "g1", "9001")
             assert not await announcement_exists(conn, "g1", "9002")
 
@@ -59,11 +83,11 @@ class TestIdempotencyKey:
         async with pool.connection() as conn:
             try:
                 async with conn.transaction():
-                    assert await claim_announcement(conn, "g1", streamer.id, "77") is not None
+                    assert await claim_announcement(conn, "g1", streamer.id, "77")
                     raise RuntimeError("worker died before commit")
             except RuntimeError:
                 pass
-            assert await claim_announcement(conn, "g1", streamer.id, "77") is not None
+            assert await claim_announcement(conn, "g1", streamer.id, "77")
 
 
 class TestCascades:
