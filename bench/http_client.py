@@ -137,9 +137,7 @@ def main() -> None:
     runs: dict[str, list[dict[str, float]]] = {"httpx": [], "discord_http": []}
     try:
         for _ in range(args.repetitions):
-            runs["httpx"].append(
-                uvloop.run(_httpx_run(url, args.requests, args.concurrency))
-            )
+            runs["httpx"].append(uvloop.run(_httpx_run(url, args.requests, args.concurrency)))
             runs["discord_http"].append(
                 uvloop.run(_discord_http_run(url, args.requests, args.concurrency))
             )

@@ -44,7 +44,7 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for tests.fakes
 
-from streammaxing.jobs.reconcile import ReconcileResult, reconcile_subscriptions
+from streammaxing.jobs.eventsub.reconcile import ReconcileResult, reconcile_subscriptions
 from streammaxing.metrics import Metrics
 from streammaxing.runtime import Runtime
 from streammaxing.schema.migrate import migrate
@@ -168,7 +168,12 @@ async def timed_run(runtime: Runtime, fake: TwitchFakeState) -> dict[str, Any]:
         "wall_s": round(wall, 2),
         "twitch_calls": helix_calls(fake, since),
         "db_queries": CountingCursor.executed - queries,
-        "result": {k: v for k, v in vars(result).items() if k != "skipped"},
+        "result": {
+            "listed": result.listed,
+            "ours": result.ours,
+            "tracked": result.tracked,
+            **vars(result.counts),
+        },
     }
 
 

@@ -149,6 +149,7 @@ async def run_worker(
 
 async def run_job(settings: Settings, url: str, name: str) -> int:
     from streammaxing.jobs.tasks import PERIODIC_JOBS
+
     job = next((job for task, job in PERIODIC_JOBS.items() if task.value == name), None)
     if job is None:
         known = ", ".join(sorted(PERIODIC_JOBS))

@@ -26,7 +26,6 @@ from streammaxing.twitch.errors import TwitchError
 log = structlog.get_logger(__name__)
 
 
-
 @dataclass(frozen=True)
 class _TwitchIdentity:
     broadcaster_id: str

@@ -36,6 +36,7 @@ MAX_CONCURRENT_REQUESTS = 16
 KEEPALIVE_SECONDS = 60.0
 MAX_CONNECT_SECONDS = 5.0
 
+
 @dataclass(frozen=True, slots=True)
 class HttpAnswer:
     """Discord's answer to one request: status, headers (case-insensitive) and the raw body."""

@@ -32,7 +32,6 @@ from streammaxing.twitch.eventsub import VerificationError, verify_request
 log = structlog.get_logger(__name__)
 
 
-
 @dataclass(frozen=True, slots=True)
 class _Outcome:
     response: Response

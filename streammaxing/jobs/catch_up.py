@@ -31,7 +31,6 @@ from streammaxing.twitch.models import HelixStream
 log = structlog.get_logger(__name__)
 
 
-
 @dataclass(frozen=True)
 class CatchUpResult:
     skipped: str | None = None

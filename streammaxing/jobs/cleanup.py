@@ -23,9 +23,9 @@ from streammaxing.jobs.access import (
     helix_access,
 )
 from streammaxing.jobs.bounded import bounded_map
-from streammaxing.jobs.eventsub_plan import is_ours
+from streammaxing.jobs.eventsub.plan import is_ours
+from streammaxing.jobs.eventsub.subscribe import defer_subscribe
 from streammaxing.jobs.patience import patiently
-from streammaxing.jobs.subscribe import defer_subscribe
 from streammaxing.queues import Task
 from streammaxing.runtime import Runtime
 from streammaxing.schema.streamers import (

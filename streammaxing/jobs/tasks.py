@@ -11,11 +11,11 @@ import structlog
 
 from streammaxing.jobs.catch_up import catch_up_live
 from streammaxing.jobs.cleanup import cleanup_orphans
-from streammaxing.jobs.reconcile import reconcile_subscriptions
+from streammaxing.jobs.eventsub.reconcile import reconcile_subscriptions
+from streammaxing.jobs.eventsub.revocation import subscription_revoked
+from streammaxing.jobs.eventsub.subscribe import subscribe_streamer
 from streammaxing.jobs.retention import prune
-from streammaxing.jobs.revocation import subscription_revoked
 from streammaxing.jobs.stalled import retry_stalled_jobs
-from streammaxing.jobs.subscribe import subscribe_streamer
 from streammaxing.queues import Queue, Task
 from streammaxing.runner import TaskBody, TaskSpec
 from streammaxing.runtime import Runtime

@@ -11,8 +11,8 @@ from structlog.testing import capture_logs
 from streammaxing.bootstrap import task_app
 from streammaxing.jobs.catch_up import catch_up_live
 from streammaxing.jobs.cleanup import cleanup_orphans
+from streammaxing.jobs.eventsub.subscribe import subscribe_streamer
 from streammaxing.jobs.retention import prune
-from streammaxing.jobs.subscribe import subscribe_streamer
 from streammaxing.jobs.tasks import PERIODIC_JOBS
 from streammaxing.queues import Queue, Task
 from streammaxing.runtime import Runtime
@@ -275,7 +275,6 @@ class TestPrune:
                 jobs["done-young"],
                 jobs["waiting"],
             ]
-
 
     async def test_the_periodic_prune_forgets_idle_rate_limit_buckets(
         self, runtime: Runtime

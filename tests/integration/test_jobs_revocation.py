@@ -11,8 +11,8 @@ from streammaxing.db import create_pool
 from streammaxing.ingest.app import create_app
 from streammaxing.ingest.enqueue import GroupCommitter
 from streammaxing.ingest.state import IngestState
-from streammaxing.jobs.reconcile import reconcile_subscriptions
-from streammaxing.jobs.subscribe import subscribe_streamer
+from streammaxing.jobs.eventsub.reconcile import reconcile_subscriptions
+from streammaxing.jobs.eventsub.subscribe import subscribe_streamer
 from streammaxing.metrics import Metrics
 from streammaxing.runtime import Runtime
 from streammaxing.twitch.trigger import TriggerOptions, build_message
@@ -133,7 +133,7 @@ class TestRevocationThroughTheIngest:
         assert await queued(runtime, "subscribe_streamer") == 0
         assert (await stored(runtime))[gone.id] == ("4201", "stream.online", "user_removed")
         result = await reconcile_subscriptions(runtime)
-        assert (result.deleted, result.created, result.suppressed) == (1, 0, 1)
+        assert (result.counts.deleted, result.counts.created, result.counts.suppressed) == (1, 0, 1)
         assert fake.subscription(gone.id) is None
         assert (await stored(runtime))[gone.id][2] == "user_removed"
 

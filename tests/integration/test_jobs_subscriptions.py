@@ -10,8 +10,8 @@ import time
 import pytest
 from structlog.testing import capture_logs
 
-from streammaxing.jobs.reconcile import ReconcileResult, reconcile_subscriptions
-from streammaxing.jobs.subscribe import subscribe_streamer
+from streammaxing.jobs.eventsub.reconcile import ReconcileResult, reconcile_subscriptions
+from streammaxing.jobs.eventsub.subscribe import subscribe_streamer
 from streammaxing.runtime import Runtime
 from streammaxing.twitch.errors import TwitchTransientError
 from tests.fakes.twitch_fake import TwitchFakeState
@@ -72,7 +72,7 @@ class TestSubscribeStreamer:
         first = await subscribe_streamer(runtime, streamer_id)
         before = mutations(fake)
         second = await subscribe_streamer(runtime, streamer_id)
-        assert (first.created, second.created, second.deleted) == (3, 0, 0)
+        assert (first.counts.created, second.counts.created, second.counts.deleted) == (3, 0, 0)
         assert mutations(fake) == before
         assert len(ours(fake, "1002")) == 3
 
@@ -92,7 +92,7 @@ class TestSubscribeStreamer:
         assert [r.status for r in fake.requests("POST", SUBS)] == [409, 409, 409]
         assert {s.id for s in ours(fake, "1003")} == existing
         assert set(await stored(runtime)) == existing
-        assert (result.created, result.failures, result.refused) == (3, 0, 0)
+        assert (result.counts.created, result.counts.failures, result.counts.refused) == (3, 0, 0)
 
     async def test_untracked_streamer_is_not_subscribed(
         self, runtime: Runtime, fake: TwitchFakeState
@@ -131,14 +131,19 @@ class TestReconcileRepairsDrift:
         give_full_set(fake, "2001")
 
         first = await reconcile_subscriptions(runtime)
-        assert (first.kept, first.created, first.deleted) == (3, 3, 0)
+        assert (first.counts.kept, first.counts.created, first.counts.deleted) == (3, 3, 0)
         assert topics(ours(fake, "2002")) == TOPICS
         rows_after_first = await stored(runtime)
         assert set(rows_after_first) == {s.id for s in ours(fake)}
 
         before = mutations(fake)
         second = await reconcile_subscriptions(runtime)
-        assert (second.kept, second.created, second.deleted, second.failures) == (6, 0, 0, 0)
+        assert (
+            second.counts.kept,
+            second.counts.created,
+            second.counts.deleted,
+            second.counts.failures,
+        ) == (6, 0, 0, 0)
         assert mutations(fake) == before
         assert await stored(runtime) == rows_after_first
 
@@ -153,7 +158,7 @@ class TestReconcileRepairsDrift:
 
         result = await reconcile_subscriptions(runtime)
 
-        assert result.deleted == 3
+        assert result.counts.deleted == 3
         assert ours(fake, "2199") == []
         assert fake.subscription(foreign.id) is not None
         assert topics(ours(fake, "2101")) == TOPICS
@@ -178,7 +183,7 @@ class TestReconcileRepairsDrift:
 
         result = await reconcile_subscriptions(runtime)
 
-        assert (result.deleted, result.created) == (1, 1)
+        assert (result.counts.deleted, result.counts.created) == (1, 1)
         assert fake.subscription(dead.id) is None
         assert topics(ours(fake, "2201")) == TOPICS
         assert all(s.status != status for s in ours(fake))
@@ -202,8 +207,8 @@ class TestReconcileRepairsDrift:
         first = await reconcile_subscriptions(runtime)
         second = await reconcile_subscriptions(runtime)
 
-        assert (first.deleted, first.created, first.suppressed) == (1, 0, 1)
-        assert (second.deleted, second.created, second.suppressed) == (0, 0, 1)
+        assert (first.counts.deleted, first.counts.created, first.counts.suppressed) == (1, 0, 1)
+        assert (second.counts.deleted, second.counts.created, second.counts.suppressed) == (0, 0, 1)
         assert fake.subscription(gone.id) is None
         assert topics(ours(fake, "2301")) == TOPICS - {("stream.offline", "1")}
         assert (await stored(runtime))[gone.id] == ("2301", "stream.offline", "user_removed")
@@ -257,7 +262,7 @@ class TestReconcileConcurrencyAndFaults:
         )
 
         assert len(ours(fake)) == 60
-        assert sum(r.created for r in results) == 60
+        assert sum(r.counts.created for r in results) == 60
         assert sorted(r.skipped or "" for r in results) == ["", "another reconcile is running"]
 
     async def test_listing_failure_changes_nothing_and_the_next_run_repairs(
@@ -276,7 +281,7 @@ class TestReconcileConcurrencyAndFaults:
         assert await stored(runtime) == {}
 
         result = await reconcile_subscriptions(runtime)
-        assert (result.created, result.deleted, result.failures) == (3, 3, 0)
+        assert (result.counts.created, result.counts.deleted, result.counts.failures) == (3, 3, 0)
 
     async def test_failed_creates_leave_the_run_incomplete_and_lose_nothing(
         self, runtime: Runtime, fake: TwitchFakeState
@@ -288,11 +293,11 @@ class TestReconcileConcurrencyAndFaults:
         fake.add_fault("POST", SUBS, status=500, times=2)
 
         first = await reconcile_subscriptions(runtime)
-        assert (first.created, first.failures, first.retry_later) == (4, 2, True)
+        assert (first.counts.created, first.counts.failures, first.retry_later) == (4, 2, True)
         assert len(ours(fake)) == 4
 
         second = await reconcile_subscriptions(runtime)
-        assert (second.created, second.failures, second.retry_later) == (2, 0, False)
+        assert (second.counts.created, second.counts.failures, second.retry_later) == (2, 0, False)
         assert len(ours(fake)) == 6
         assert topics(ours(fake, "3201")) == topics(ours(fake, "3202")) == TOPICS
 
@@ -337,7 +342,7 @@ class TestReconcileConcurrencyAndFaults:
 
         result = await reconcile_subscriptions(runtime)
 
-        assert (result.created, result.failures) == (3, 0)
+        assert (result.counts.created, result.counts.failures) == (3, 0)
         assert [r.status for r in fake.requests("POST", SUBS)].count(429) == 1
 
     async def test_more_calls_than_one_bucket_holds_wait_for_the_refill(
@@ -351,7 +356,7 @@ class TestReconcileConcurrencyAndFaults:
 
         result = await reconcile_subscriptions(runtime)
 
-        assert (result.created, result.failures) == (6, 0)
+        assert (result.counts.created, result.counts.failures) == (6, 0)
         assert len(ours(fake)) == 6
 
     async def test_per_condition_429_is_a_refusal_not_a_retry(
@@ -373,7 +378,7 @@ class TestReconcileConcurrencyAndFaults:
         )
         with capture_logs() as logs:
             result = await reconcile_subscriptions(runtime)
-        assert (result.created, result.refused, result.failures) == (2, 1, 0)
+        assert (result.counts.created, result.counts.refused, result.counts.failures) == (2, 1, 0)
         assert fake.count("POST", SUBS) == 3
         assert "eventsub_subscription_limit" in {e["event"] for e in logs}
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streammaxing.jobs.eventsub_plan import (
+from streammaxing.jobs.eventsub.plan import (
     TOPICS,
     StatusAction,
     Topic,

@@ -20,7 +20,7 @@ import structlog
 
 from streammaxing.jobs.access import EventSubTarget
 from streammaxing.jobs.bounded import bounded_map
-from streammaxing.jobs.eventsub_plan import Creation, Deletion, Plan, is_ours
+from streammaxing.jobs.eventsub.plan import Creation, Deletion, Plan, is_ours
 from streammaxing.jobs.patience import patiently
 from streammaxing.twitch.client import HelixClient
 from streammaxing.twitch.errors import (

@@ -9,7 +9,7 @@ at the next reconcile. Deferred by name — task `subscribe_streamer` on queue `
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from uuid import UUID
 
@@ -19,8 +19,9 @@ from procrastinate import exceptions as procrastinate_exceptions
 from procrastinate.jobs import Job
 
 from streammaxing.jobs.access import Unavailable, note_budget, subscription_access
-from streammaxing.jobs.converge import converge
-from streammaxing.jobs.eventsub_plan import is_ours
+from streammaxing.jobs.eventsub.converge import converge
+from streammaxing.jobs.eventsub.counts import SubscriptionCounts
+from streammaxing.jobs.eventsub.plan import is_ours
 from streammaxing.jobs.patience import patiently
 from streammaxing.queues import Queue, Task, subscribe_lock
 from streammaxing.runtime import Runtime
@@ -29,20 +30,14 @@ from streammaxing.schema.subscriptions import database_now, tracked_streamer
 log = structlog.get_logger(__name__)
 
 
-
 @dataclass(frozen=True)
 class SubscribeResult:
     skipped: str | None = None
-    kept: int = 0
-    created: int = 0
-    deleted: int = 0
-    suppressed: int = 0
-    refused: int = 0
-    failures: int = 0
+    counts: SubscriptionCounts = field(default_factory=SubscriptionCounts)
 
     @property
     def retry_later(self) -> bool:
-        return self.failures > 0
+        return self.counts.retry_later
 
 
 async def subscribe_streamer(runtime: Runtime, streamer_id: UUID) -> SubscribeResult:
@@ -67,19 +62,12 @@ async def subscribe_streamer(runtime: Runtime, streamer_id: UUID) -> SubscribeRe
         streamer_id=streamer_id,
     )
     note_budget(runtime, access.helix.budget)
-    result = SubscribeResult(
-        kept=done.kept,
-        created=done.created,
-        deleted=done.deleted,
-        suppressed=done.suppressed,
-        refused=done.refused,
-        failures=done.failures,
-    )
+    result = SubscribeResult(counts=done)
     log.info(
         "subscribe_streamer_finished",
         streamer_id=str(streamer_id),
         broadcaster_id=broadcaster,
-        **asdict(result),
+        **asdict(done),
     )
     return result
 

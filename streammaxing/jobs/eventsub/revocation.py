@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import structlog
 
-from streammaxing.jobs.eventsub_plan import StatusAction, status_action, topic_for
-from streammaxing.jobs.subscribe import defer_subscribe
+from streammaxing.jobs.eventsub.plan import StatusAction, status_action, topic_for
+from streammaxing.jobs.eventsub.subscribe import defer_subscribe
 from streammaxing.runtime import Runtime
 from streammaxing.schema.subscriptions import (
     SubscriptionRecord,
@@ -27,7 +27,6 @@ from streammaxing.schema.subscriptions import (
 from streammaxing.twitch.models import parse_subscription
 
 log = structlog.get_logger(__name__)
-
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,15 @@ whatever is still missing — nothing is lost either way.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Final
 
 import structlog
 
 from streammaxing.jobs.access import Unavailable, note_budget, subscription_access
-from streammaxing.jobs.converge import converge
-from streammaxing.jobs.eventsub_plan import is_ours
+from streammaxing.jobs.eventsub.converge import converge
+from streammaxing.jobs.eventsub.counts import SubscriptionCounts
+from streammaxing.jobs.eventsub.plan import is_ours
 from streammaxing.jobs.patience import patiently
 from streammaxing.queues import Task
 from streammaxing.runtime import Runtime
@@ -42,16 +43,11 @@ class ReconcileResult:
     ours: int = 0
     """Of those, webhooks to our callback."""
     tracked: int = 0
-    kept: int = 0
-    created: int = 0
-    deleted: int = 0
-    suppressed: int = 0
-    refused: int = 0
-    failures: int = 0
+    counts: SubscriptionCounts = field(default_factory=SubscriptionCounts)
 
     @property
     def retry_later(self) -> bool:
-        return self.failures > 0
+        return self.counts.retry_later
 
 
 async def reconcile_subscriptions(runtime: Runtime) -> ReconcileResult:
@@ -79,12 +75,13 @@ async def reconcile_subscriptions(runtime: Runtime) -> ReconcileResult:
         listed=len(listing.subscriptions),
         ours=len(ours),
         tracked=len(tracked),
-        kept=done.kept,
-        created=done.created,
-        deleted=done.deleted,
-        suppressed=done.suppressed,
-        refused=done.refused,
-        failures=done.failures,
+        counts=done,
     )
-    log.info("reconcile_finished", **asdict(result))
+    log.info(
+        "reconcile_finished",
+        listed=result.listed,
+        ours=result.ours,
+        tracked=result.tracked,
+        **asdict(done),
+    )
     return result

@@ -8,7 +8,7 @@ tombstones we remember, carry the plan out, then write down what Twitch now has.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Final
 from uuid import UUID
@@ -16,8 +16,9 @@ from uuid import UUID
 import structlog
 
 from streammaxing.jobs.access import SubscriptionAccess
-from streammaxing.jobs.eventsub_apply import ApplyOutcome, apply_plan
-from streammaxing.jobs.eventsub_plan import (
+from streammaxing.jobs.eventsub.apply import ApplyOutcome, apply_plan
+from streammaxing.jobs.eventsub.counts import SubscriptionCounts
+from streammaxing.jobs.eventsub.plan import (
     DROP_STATUSES,
     Plan,
     StatusAction,
@@ -42,18 +43,6 @@ log = structlog.get_logger(__name__)
 #: How long a tombstone (user removed, version removed) stops us from recreating a topic.
 #: Twitch reuses no user ids, but a suspended account comes back: try again once a day.
 TOMBSTONE_TTL: Final = timedelta(hours=24)
-
-
-@dataclass(frozen=True)
-class Convergence:
-    """What one pass did (counts of subscriptions)."""
-
-    kept: int = 0
-    created: int = 0
-    deleted: int = 0
-    suppressed: int = 0
-    refused: int = 0
-    failures: int = 0
 
 
 def _record(sub: EventSubSubscription) -> SubscriptionRecord | None:
@@ -113,7 +102,7 @@ async def converge(
     tracked: Collection[str],
     as_of: datetime,
     streamer_id: UUID | None = None,
-) -> Convergence:
+) -> SubscriptionCounts:
     """Make `subscriptions` (ours, listed after `as_of`) match `tracked` broadcaster ids.
 
     With `streamer_id`, the listing and `tracked` concern that one streamer, and only its rows
@@ -129,7 +118,7 @@ async def converge(
     plan = await _spare_retracked(runtime, plan)
     outcome = await apply_plan(access.helix, access.target, plan)
     await _write_down(runtime, plan, outcome, tombstones, as_of=as_of, streamer_id=streamer_id)
-    result = Convergence(
+    result = SubscriptionCounts(
         kept=len(plan.keep),
         created=len(outcome.created),
         deleted=len(outcome.deleted),
