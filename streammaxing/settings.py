@@ -1,4 +1,4 @@
-"""Configuration: every variable of SPEC §3, read from the environment or `.env`.
+"""Configuration: every environment variable the service reads, from the environment or `.env`.
 
 `load_settings()` is called once, by the composition root (`cli.py`). An invalid value stops the
 process with one line naming the variable and the rule (`ConfigError`); nothing here reads the

@@ -6,9 +6,9 @@ which carry the response's rate-limit facts. Each call has a `Route` (method, pa
 the top-level "major" id) so that the limiter can key Discord's buckets before the call is made.
 
 Every message write must carry `allowed_mentions`: untrusted Twitch text ends up in `content`,
-and without the field Discord parses `@everyone` and every role mention (reference/discord.md §2),
-also on edits (§1.4). Creates carry a caller-chosen `nonce` with `enforce_nonce: true`, so
-resending the same create returns the message already made (§1.3).
+and without the field Discord parses `@everyone` and every role mention, also on edits.
+Creates carry a caller-chosen `nonce` with `enforce_nonce: true`, so resending the same create
+returns the message already made.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ CREATE_MESSAGE = "/channels/{channel_id}/messages"
 EDIT_MESSAGE = "/channels/{channel_id}/messages/{message_id}"
 OPEN_DM = "/users/@me/channels"
 
-# Top-level resources: their ids are part of a bucket's identity (D:topics/rate-limits).
+# Top-level resources: Discord makes their ids part of a bucket's identity.
 _MAJOR_PARAMETERS = ("channel_id", "guild_id", "webhook_id")
 _SNOWFLAKE = re.compile(r"[0-9]{1,20}")
 

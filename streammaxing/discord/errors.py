@@ -1,4 +1,4 @@
-"""Every way a Discord call can fail, as one small hierarchy (reference/discord.md §4).
+"""Every way a Discord call can fail, as one small hierarchy.
 
     DiscordError      base; `rate_limit` holds the response's rate-limit facts (if any)
     ├── RateLimited   429 with a JSON body and `retry_after`: wait, then retry
@@ -20,7 +20,7 @@ from typing import Any
 
 from streammaxing.discord.ratelimit_headers import SCOPE_SHARED, RateLimitInfo
 
-# Discord JSON error codes the code base branches on (D:topics/opcodes-and-status-codes).
+# Discord JSON error codes the code base branches on (Discord's documented error codes).
 UNKNOWN_CHANNEL = 10003
 UNKNOWN_MESSAGE = 10008
 UNKNOWN_USER = 10013
@@ -153,7 +153,8 @@ class DmTooFast(DiscordError):  # noqa: N818 -- shared interface name
 def is_invalid_request(status: int, scope: str | None = None) -> bool:
     """Does a response with this status (and 429 scope) count toward Discord's IP ban budget?
 
-    401, 403 and 429 count, except 429s with `X-RateLimit-Scope: shared` (D:topics/rate-limits).
+    401, 403 and 429 count, except 429s with `X-RateLimit-Scope: shared`, which Discord does
+    not count against the bot.
     """
     if status not in INVALID_REQUEST_STATUSES:
         return False

@@ -1,4 +1,4 @@
-"""One Discord rate-limit budget for every worker process, kept in Postgres (discord.md §6.6, B).
+"""One Discord rate-limit budget for every worker process, kept in Postgres.
 
 The state lives in the tables of migration 004 and is changed only by two SQL functions, one
 round trip per batch of requests or responses (`streammaxing.schema.ratelimits`); all limiter

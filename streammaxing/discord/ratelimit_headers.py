@@ -1,7 +1,7 @@
 """Read Discord's rate-limit facts out of one response (pure; no I/O, no clock).
 
 Discord reports per-route buckets in `X-RateLimit-*` headers on most responses and explains a
-429 in both headers and the JSON body. The rules followed here (reference/discord.md §3):
+429 in both headers and the JSON body. The rules followed here:
 
 - `X-RateLimit-Limit`, `-Remaining`, `-Reset` (epoch seconds), `-Reset-After` (seconds) and
   `-Bucket` describe the route's bucket; any of them may be missing (global 429s, routes without

@@ -1,6 +1,6 @@
 """`POST /webhooks/twitch`: verify, deduplicate, durably enqueue — then answer.
 
-Order matters (reference/twitch.md §5): read the raw body under a 1 MiB cap, verify the HMAC and
+Order matters: read the raw body under a 1 MiB cap, verify the HMAC and
 the timestamp window before any side effect, parse JSON only after that, dispatch on the
 `Twitch-Eventsub-Message-Type` header. A notification is acknowledged only after its message id
 and job are committed; a database failure is a 503 so Twitch redelivers.

@@ -1,4 +1,4 @@
-"""Jobs: self-healing EventSub subscriptions and the periodic housekeeping (SPEC §5.5).
+"""Jobs: self-healing EventSub subscriptions and the periodic housekeeping.
 
 `tasks.py` registers them on the procrastinate app. Periodic: `reconcile_subscriptions`,
 `catch_up_live`, `cleanup_orphans`, `prune`, `retry_stalled_jobs` (also `run-job NAME`).

@@ -1,4 +1,4 @@
-"""The "ended" form of an announcement, edited in after a stream goes offline (SPEC §5.4).
+"""The "ended" form of an announcement, edited in after a stream goes offline.
 
 With a guild-defined offline template, that template is rendered for the stream. Otherwise the
 guild's own template is kept and marked as ended: the content says the stream ended and how

@@ -42,7 +42,7 @@ class TwitchAuthError(TwitchError):
     """The app credentials were rejected (bad client id or secret, or a token Helix refuses)."""
 
 
-class TwitchRateLimited(TwitchError):  # noqa: N818 - names a condition, as in STYLE.md
+class TwitchRateLimited(TwitchError):  # noqa: N818 - names a condition, like the other errors here
     """The Helix bucket is empty; it is full again at `reset_at` (Unix epoch seconds)."""
 
     def __init__(self, reset_at: float, message: str = "Helix rate limit exhausted") -> None:

@@ -1,4 +1,4 @@
-"""The retry policy: what to do after each kind of Discord failure (reference/discord.md §4).
+"""The retry policy: what to do after each kind of Discord failure.
 
 RateLimited       → retry after `retry_after`, never before (not counted as an attempt)
 TransientError    → retry with exponential backoff, same nonce; give up after MAX_ATTEMPTS

@@ -1,6 +1,6 @@
 """Carry out a `Plan` against Helix: deletions first, then creations, a few at a time.
 
-Each call's failure is classified, never fatal to the others (Twitch's errors, reference §3.5):
+Each call's failure is classified, never fatal to the others, by what Twitch's answer means:
 a 404 on delete means it is already gone; a 409 on create means it already exists, so the
 streamer's subscriptions are listed again and the existing one adopted; a subscription limit or
 another 4xx is a refusal (retrying cannot help); 5xx, timeouts and an exhausted rate-limit

@@ -1,5 +1,5 @@
 """What to do about EventSub subscriptions: a pure function of what Twitch lists, what guilds
-track and what we remember (reference/twitch.md §1.9, checklist 12–13).
+track and what we remember.
 
 Every tracked streamer needs one healthy subscription per topic (`TOPICS`). A subscription is
 *ours* when it is a webhook to our callback URL; nothing else is ever touched. For each tracked

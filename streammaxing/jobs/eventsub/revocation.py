@@ -1,8 +1,8 @@
 """`subscription_revoked` (deferred by the ingest for each revocation): record, then act.
 
 The ingest already stored the new status when the subscription was known; this job stores it
-even when the row did not exist yet, and schedules what the status calls for (reference §1.9,
-checklist 12): `notification_failures_exceeded`, `webhook_callback_verification_failed`,
+even when the row did not exist yet, and schedules what the status calls for:
+`notification_failures_exceeded`, `webhook_callback_verification_failed`,
 `authorization_revoked` and statuses we do not know → `subscribe_streamer`, which deletes the
 dead subscription and creates a new one (our callback just answered Twitch, so it works);
 `user_removed` → nothing is recreated (the row stays as a tombstone); `version_removed` →
