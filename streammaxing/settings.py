@@ -47,6 +47,9 @@ _RULES: dict[str, str] = {
     "twitch_auth_url": "must be an absolute http(s) URL",
     "discord_api_url": "must be an absolute http(s) URL",
     "database_url": "must be a postgresql:// or postgres:// URL",
+    "discord_public_key": "must be the application's public key: 64 hex characters",
+    "discord_application_id": "must be a Discord id (1-20 digits)",
+    "discord_oauth_url": "must be an absolute http(s) URL",
     "log_format": "must be one of: json, console",
     "log_level": "must be one of: DEBUG, INFO, WARNING, ERROR, CRITICAL",
     "discord_global_rate_limit": "must be a number of requests per second greater than 0",
@@ -78,6 +81,13 @@ class Settings(BaseSettings):
     twitch_api_url: str = "https://api.twitch.tv/helix"
     twitch_auth_url: str = "https://id.twitch.tv/oauth2"
     discord_api_url: str = "https://discord.com/api/v10"
+    #: The OAuth2 client id (the application id) and secret, for Discord sign-in and installs.
+    discord_application_id: str | None = Field(default=None, pattern=r"^[0-9]{1,20}$")
+    discord_client_secret: SecretStr | None = None
+    #: The application's Ed25519 public key (hex), which signs interactions and webhook events.
+    discord_public_key: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    #: The browser-facing authorize page.
+    discord_oauth_url: str = "https://discord.com/oauth2/authorize"
     #: None: console lines when stderr is a terminal, JSON otherwise.
     log_format: LogFormat | None = None
     log_level: str = "INFO"
@@ -113,7 +123,9 @@ class Settings(BaseSettings):
                     raise ValueError(_RULES["token_encryption_keys"]) from None
         return items
 
-    @field_validator("public_url", "twitch_api_url", "twitch_auth_url", "discord_api_url")
+    @field_validator(
+        "public_url", "twitch_api_url", "twitch_auth_url", "discord_api_url", "discord_oauth_url"
+    )
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -152,6 +164,11 @@ class Settings(BaseSettings):
     @property
     def has_discord_credentials(self) -> bool:
         return self.discord_bot_token is not None
+
+    @property
+    def has_discord_oauth(self) -> bool:
+        """Discord sign-in and installs can run: client id and secret are set."""
+        return bool(self.discord_application_id and self.discord_client_secret)
 
     def require(self, *names: str) -> None:
         """Raise `ConfigError` naming the first of `names` that is unset."""
