@@ -1,0 +1,217 @@
+"""The Twitch fake's user OAuth: authorize, code and refresh grants, validate, revoke."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from tests.fakes.server import ServerThread
+from tests.fakes.twitch_fake import TwitchFakeState, create_app
+
+ERROR_PAGE = "http://127.0.0.1:9/auth/twitch/error"
+CALLBACK = "http://127.0.0.1:9/auth/twitch/callback"
+STREAMER = ("1337", "cool_user", "Cool_User")
+
+
+class ManualClock:
+    """Epoch seconds that only move when a test says so."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture(scope="module")
+def served(clock: ManualClock) -> Iterator[tuple[TwitchFakeState, str]]:
+    state = TwitchFakeState(redirect_uris=[ERROR_PAGE, CALLBACK], clock=clock)
+    with ServerThread(create_app(state)) as server:
+        yield state, server.url
+
+
+@pytest.fixture
+def fake(served: tuple[TwitchFakeState, str], clock: ManualClock) -> TwitchFakeState:
+    state = served[0]
+    clock.now = 1_700_000_000.0
+    state.reset()
+    user_id, login, name = STREAMER
+    state.add_user(user_id, login, display_name=name)
+    state.add_user("4242", "other_user")
+    return state
+
+
+@pytest.fixture
+def http(served: tuple[TwitchFakeState, str]) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=served[1], timeout=5.0, follow_redirects=False) as client:
+        yield client
+
+
+def authorize(http: httpx.Client, fake: TwitchFakeState, **overrides: str) -> httpx.Response:
+    params = {
+        "client_id": fake.client_id,
+        "redirect_uri": CALLBACK,
+        "response_type": "code",
+        "scope": "user:read:email",
+        "state": "st4te",
+    }
+    params.update(overrides)
+    return http.get("/oauth2/authorize", params={k: v for k, v in params.items() if v != "-"})
+
+
+def redirect(response: httpx.Response) -> tuple[str, dict[str, str]]:
+    """The 302's target without its query, and the query as single values."""
+    assert response.status_code == 302, response.text
+    parts = urlsplit(response.headers["location"])
+    target = parts._replace(query="").geturl()
+    return target, {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+
+
+def get_code(http: httpx.Client, fake: TwitchFakeState, **overrides: str) -> str:
+    _target, query = redirect(authorize(http, fake, **overrides))
+    return query["code"]
+
+
+def exchange(
+    http: httpx.Client, fake: TwitchFakeState, code: str, **overrides: str
+) -> httpx.Response:
+    data = {
+        "client_id": fake.client_id,
+        "client_secret": fake.client_secret,
+        "code": code,
+        "grant_type": "authorization_code",
+        "redirect_uri": CALLBACK,
+    }
+    data.update(overrides)
+    return http.post("/oauth2/token", data={k: v for k, v in data.items() if v != "-"})
+
+
+def link(http: httpx.Client, fake: TwitchFakeState, scope: str = "user:read:email") -> Any:
+    """Run the whole authorization-code flow; the token JSON."""
+    response = exchange(http, fake, get_code(http, fake, scope=scope))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def refresh(
+    http: httpx.Client, fake: TwitchFakeState, refresh_token: str, **overrides: str
+) -> httpx.Response:
+    data = {
+        "client_id": fake.client_id,
+        "client_secret": fake.client_secret,
+        "grant_type": "refresh_token",
+        "refresh_token": refresh_token,
+    }
+    data.update(overrides)
+    return http.post("/oauth2/token", data={k: v for k, v in data.items() if v != "-"})
+
+
+def validate(http: httpx.Client, token: str, scheme: str = "OAuth") -> httpx.Response:
+    return http.get("/oauth2/validate", headers={"Authorization": f"{scheme} {token}"})
+
+
+class TestAuthorize:
+    def test_approval_redirects_with_code_scopes_and_state(
+        self, fake: TwitchFakeState, http: httpx.Client
+    ) -> None:
+        """The first seeded user approves: 302 to the redirect URI with code, scope and state."""
+        response = authorize(http, fake, scope="channel:read:polls user:read:email")
+        target, query = redirect(response)
+        assert target == CALLBACK
+        assert len(query["code"]) == 30
+        assert query["scope"] == "channel:read:polls user:read:email"
+        assert query["state"] == "st4te"
+        assert "scope=channel%3Aread%3Apolls+user%3Aread%3Aemail" in response.headers["location"]
+        [authorization] = fake.oauth.authorizations()
+        assert (authorization.client_id, authorization.user_id) == (fake.client_id, "1337")
+
+    def test_a_chosen_user_approves(self, fake: TwitchFakeState, http: httpx.Client) -> None:
+        """`signed_in_user` picks who is signed in at Twitch when the browser arrives."""
+        fake.oauth.configure(signed_in_user="4242")
+        get_code(http, fake)
+        assert [r.user_id for r in fake.oauth.authorize_requests()] == ["4242"]
+
+    def test_without_state_no_state_comes_back(
+        self, fake: TwitchFakeState, http: httpx.Client
+    ) -> None:
+        """`state` is echoed only when it was sent; an empty scope comes back empty."""
+        _target, query = redirect(authorize(http, fake, state="-", scope="-"))
+        assert "state" not in query
+        assert query["scope"] == ""
+
+    @pytest.mark.parametrize(
+        "redirect_uri", [CALLBACK + "/", CALLBACK.upper(), "https://evil.example/cb", "-"]
+    )
+    def test_an_unregistered_redirect_goes_to_the_first_registered_uri(
+        self, fake: TwitchFakeState, http: httpx.Client, redirect_uri: str
+    ) -> None:
+        """Not exactly registered → 302 to the first URI, redirect_mismatch, no state, no code."""
+        target, query = redirect(authorize(http, fake, redirect_uri=redirect_uri))
+        assert target == ERROR_PAGE
+        assert query == {
+            "error": "redirect_mismatch",
+            "error_description": "Parameter redirect_uri does not match registered URI",
+        }
+        assert fake.oauth.authorizations() == []
+
+    def test_denied_consent_redirects_with_access_denied(
+        self, fake: TwitchFakeState, http: httpx.Client
+    ) -> None:
+        """Deny knob → access_denied with Twitch's description and the state, no authorization."""
+        fake.oauth.configure(consent="deny")
+        target, query = redirect(authorize(http, fake))
+        assert target == CALLBACK
+        assert query == {
+            "error": "access_denied",
+            "error_description": "The user denied you access",
+            "state": "st4te",
+        }
+        assert fake.oauth.authorizations() == []
+
+    def test_an_unknown_client_gets_a_400_page(
+        self, fake: TwitchFakeState, http: httpx.Client
+    ) -> None:
+        """No redirect at all for a client id Twitch does not know."""
+        response = authorize(http, fake, client_id="nobody")
+        assert response.status_code == 400
+        assert response.headers["content-type"].startswith("text/html")
+        assert "location" not in response.headers
+
+    def test_other_response_types_are_refused_at_the_redirect_uri(
+        self, fake: TwitchFakeState, http: httpx.Client
+    ) -> None:
+        """Only the authorization-code flow is emulated."""
+        _target, query = redirect(authorize(http, fake, response_type="token"))
+        assert query["error"] == "unsupported_response_type"
+        assert query["state"] == "st4te"
+
+    def test_force_verify_is_recorded_and_pkce_is_ignored(
+        self, fake: TwitchFakeState, http: httpx.Client
+    ) -> None:
+        """force_verify=true shows the consent again; a code_challenge changes nothing."""
+        get_code(http, fake)
+        get_code(http, fake)
+        get_code(http, fake, force_verify="true", code_challenge="x" * 43)
+        records = fake.oauth.authorize_requests()
+        assert [r.force_verify for r in records] == [False, False, True]
+        assert [r.prompted for r in records] == [True, False, True]
+        assert [r.outcome for r in records] == ["code"] * 3
+
+    def test_a_query_in_the_redirect_uri_is_kept(
+        self, fake: TwitchFakeState, http: httpx.Client
+    ) -> None:
+        """The code is appended to a registered URI that already has a query."""
+        with_query = CALLBACK + "?from=invite"
+        fake.oauth.set_redirect_uris(fake.client_id, [ERROR_PAGE, with_query])
+        _target, query = redirect(authorize(http, fake, redirect_uri=with_query))
+        assert query["from"] == "invite"
+        assert "code" in query
