@@ -82,7 +82,7 @@ def get_code(http: httpx.Client, fake: TwitchFakeState, **overrides: str) -> str
 
 
 def exchange(
-    http: httpx.Client, fake: TwitchFakeState, code: str, **overrides: str
+    http: httpx.Client, fake: TwitchFakeState, code: str, /, **overrides: str
 ) -> httpx.Response:
     data = {
         "client_id": fake.client_id,
@@ -215,3 +215,192 @@ class TestAuthorize:
         _target, query = redirect(authorize(http, fake, redirect_uri=with_query))
         assert query["from"] == "invite"
         assert "code" in query
+
+
+class TestCodeExchange:
+    def test_a_code_buys_a_user_token_and_a_refresh_token(
+        self, fake: TwitchFakeState, http: httpx.Client
+    ) -> None:
+        """200 with Twitch's shape: scope is an array, token_type lowercase, 4 h lifetime."""
+        body = link(http, fake, scope="user:read:email channel:read:polls")
+        assert set(body) == {"access_token", "expires_in", "refresh_token", "scope", "token_type"}
+        assert body["scope"] == ["user:read:email", "channel:read:polls"]
+        assert body["token_type"] == "bearer"
+        assert body["expires_in"] == 14_400
+        assert len(body["access_token"]) == 30
+        assert len(body["refresh_token"]) == 50
+
+    def test_a_code_works_once_and_a_replay_revokes_its_tokens(
+        self, fake: TwitchFakeState, http: httpx.Client
+    ) -> None:
+        """Second use → 400 Invalid authorization code, and the first answer's tokens die."""
+        code = get_code(http, fake)
+        first = exchange(http, fake, code).json()
+        replay = exchange(http, fake, code)
+        assert replay.status_code == 400
+        assert replay.json() == {"status": 400, "message": "Invalid authorization code"}
+        assert validate(http, first["access_token"]).status_code == 401
+        assert refresh(http, fake, first["refresh_token"]).status_code == 400
+
+    def test_a_code_expires_after_its_ttl(
+        self, fake: TwitchFakeState, http: httpx.Client, clock: ManualClock
+    ) -> None:
+        """The code TTL (default 600 s) runs on the injected clock."""
+        fake.oauth.configure(code_ttl_s=100)
+        code = get_code(http, fake)
+        clock.now += 100
+        response = exchange(http, fake, code)
+        assert response.status_code == 400
+        assert response.json()["message"] == "Invalid authorization code"
+
+    @pytest.mark.parametrize(
+        ("overrides", "status", "message"),
+        [
+            ({"code": "nope"}, 400, "Invalid authorization code"),
+            ({"client_secret": "wrong"}, 403, "invalid client secret"),
+            ({"client_secret": "-"}, 400, "missing client secret"),
+            ({"client_id": "nobody"}, 400, "invalid client"),
+            (
+                {"redirect_uri": ERROR_PAGE},
+                400,
+                "Parameter redirect_uri does not match registered URI",
+            ),
+            (
+                {"redirect_uri": "-"},
+                400,
+                "Parameter redirect_uri does not match registered URI",
+            ),
+        ],
+    )
+    def test_bad_exchanges_get_twitch_errors_and_no_token(
+        self,
+        fake: TwitchFakeState,
+        http: httpx.Client,
+        overrides: dict[str, str],
+        status: int,
+        message: str,
+    ) -> None:
+        """Errors are {"status", "message"}, never RFC 6749 `error` codes."""
+        code = get_code(http, fake)
+        response = exchange(http, fake, code, **overrides)
+        assert response.status_code == status
+        assert response.json() == {"status": status, "message": message}
+        assert exchange(http, fake, code).status_code == 200  # a refused try spends nothing
+
+    def test_a_code_of_another_client_is_invalid(
+        self, fake: TwitchFakeState, http: httpx.Client
+    ) -> None:
+        """Codes are bound to the client they were issued to."""
+        fake.add_client("otherclient", "othersecret0123", redirect_uris=[CALLBACK])
+        code = get_code(http, fake)
+        response = exchange(
+            http, fake, code, client_id="otherclient", client_secret="othersecret0123"
+        )
+        assert response.json() == {"status": 400, "message": "Invalid authorization code"}
+
+    def test_client_credentials_still_work(self, fake: TwitchFakeState, http: httpx.Client) -> None:
+        """The app-token grant is unchanged by the user grants."""
+        response = http.post(
+            "/oauth2/token",
+            data={
+                "client_id": fake.client_id,
+                "client_secret": fake.client_secret,
+                "grant_type": "client_credentials",
+            },
+        )
+        assert response.status_code == 200
+        assert "refresh_token" not in response.json()
+
+
+class TestRefresh:
+    def test_refresh_rotates_the_refresh_token(
+        self, fake: TwitchFakeState, http: httpx.Client
+    ) -> None:
+        """A new pair comes back; the old refresh token then fails, the old access token lives."""
+        first = link(http, fake)
+        response = refresh(http, fake, first["refresh_token"])
+        assert response.status_code == 200
+        second = response.json()
+        assert second["refresh_token"] != first["refresh_token"]
+        assert second["access_token"] != first["access_token"]
+        assert second["scope"] == ["user:read:email"]
+        again = refresh(http, fake, first["refresh_token"])
+        assert again.status_code == 400
+        assert validate(http, first["access_token"]).status_code == 200
+        assert refresh(http, fake, second["refresh_token"]).status_code == 200
+
+    def test_without_rotation_the_refresh_token_stays(
+        self, fake: TwitchFakeState, http: httpx.Client
+    ) -> None:
+        """Rotation knob off: the same refresh token comes back and keeps working."""
+        fake.oauth.configure(rotate_refresh_tokens=False)
+        first = link(http, fake)
+        second = refresh(http, fake, first["refresh_token"]).json()
+        assert second["refresh_token"] == first["refresh_token"]
+        assert refresh(http, fake, first["refresh_token"]).status_code == 200
+
+    @pytest.mark.parametrize("token", ["unknown-refresh-token", ""])
+    def test_an_invalid_refresh_token_gets_400_with_the_error_key(
+        self, fake: TwitchFakeState, http: httpx.Client, token: str
+    ) -> None:
+        """Twitch's refresh failure carries "error": "Bad Request" as well."""
+        response = refresh(http, fake, token)
+        assert response.status_code == 400
+        assert response.json() == {
+            "error": "Bad Request",
+            "status": 400,
+            "message": "Invalid refresh token",
+        }
+
+    def test_an_unencoded_refresh_token_fails(
+        self, fake: TwitchFakeState, http: httpx.Client
+    ) -> None:
+        """With `+` and `/` in refresh tokens, a raw (not form-encoded) `+` turns into a space."""
+        fake.oauth.configure(refresh_token_special_chars=True)
+        token = link(http, fake)["refresh_token"]
+        assert "+" in token
+        raw = (
+            f"client_id={fake.client_id}&client_secret={fake.client_secret}"
+            f"&grant_type=refresh_token&refresh_token={token}"
+        )
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        response = http.post("/oauth2/token", content=raw, headers=headers)
+        assert response.json()["message"] == "Invalid refresh token"
+        assert refresh(http, fake, token).status_code == 200
+
+    def test_a_public_client_may_refresh_without_its_secret(
+        self, fake: TwitchFakeState, http: httpx.Client
+    ) -> None:
+        """Confidential clients must send the secret; public ones may omit it."""
+        first = link(http, fake)
+        missing = refresh(http, fake, first["refresh_token"], client_secret="-")
+        assert missing.json() == {"status": 400, "message": "missing client secret"}
+        fake.add_client(
+            fake.client_id, fake.client_secret, redirect_uris=[ERROR_PAGE, CALLBACK], type="public"
+        )
+        assert refresh(http, fake, first["refresh_token"], client_secret="-").status_code == 200
+
+    def test_the_51st_live_token_revokes_the_oldest(
+        self, fake: TwitchFakeState, http: httpx.Client
+    ) -> None:
+        """At most 50 live access tokens per client and user; the newest kills the oldest."""
+        fake.oauth.configure(max_live_tokens=3)
+        first = link(http, fake)
+        tokens, refresh_token = [first["access_token"]], first["refresh_token"]
+        for _ in range(3):
+            answer = refresh(http, fake, refresh_token).json()
+            tokens.append(answer["access_token"])
+            refresh_token = answer["refresh_token"]
+        assert [validate(http, t).status_code for t in tokens] == [401, 200, 200, 200]
+
+    def test_the_limit_can_fail_the_new_token_instead(
+        self, fake: TwitchFakeState, http: httpx.Client
+    ) -> None:
+        """token_limit_policy=fail: the request beyond the limit is refused, nothing is spent."""
+        fake.oauth.configure(max_live_tokens=1, token_limit_policy="fail")
+        first = link(http, fake)
+        response = refresh(http, fake, first["refresh_token"])
+        assert response.status_code == 400
+        assert validate(http, first["access_token"]).status_code == 200
+        fake.expire_tokens()
+        assert refresh(http, fake, first["refresh_token"]).status_code == 200
