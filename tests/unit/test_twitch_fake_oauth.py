@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
+from tests.fakes.eventsub_delivery import Delivery
 from tests.fakes.server import ServerThread
 from tests.fakes.twitch_fake import TwitchFakeState, create_app
 
@@ -404,3 +413,209 @@ class TestRefresh:
         assert validate(http, first["access_token"]).status_code == 200
         fake.expire_tokens()
         assert refresh(http, fake, first["refresh_token"]).status_code == 200
+
+
+def app_token(http: httpx.Client, fake: TwitchFakeState) -> str:
+    response = http.post(
+        "/oauth2/token",
+        data={
+            "client_id": fake.client_id,
+            "client_secret": fake.client_secret,
+            "grant_type": "client_credentials",
+        },
+    )
+    token: str = response.json()["access_token"]
+    return token
+
+
+class TestValidate:
+    @pytest.mark.parametrize("scheme", ["OAuth", "Bearer"])
+    def test_a_user_token_names_its_user_and_scopes(
+        self, fake: TwitchFakeState, http: httpx.Client, clock: ManualClock, scheme: str
+    ) -> None:
+        """200 with client_id, login, scopes, user_id and the seconds left on the clock."""
+        token = link(http, fake)["access_token"]
+        clock.now += 400
+        response = validate(http, token, scheme)
+        assert response.status_code == 200
+        assert response.json() == {
+            "client_id": fake.client_id,
+            "login": "cool_user",
+            "scopes": ["user:read:email"],
+            "user_id": "1337",
+            "expires_in": 14_000,
+        }
+
+    def test_a_token_without_scopes_validates_with_null_scopes(
+        self, fake: TwitchFakeState, http: httpx.Client
+    ) -> None:
+        """Linking needs no scope; such a token shows `scopes: null`."""
+        token = link(http, fake, scope="-")["access_token"]
+        assert validate(http, token).json()["scopes"] is None
+
+    def test_an_app_token_has_no_user(self, fake: TwitchFakeState, http: httpx.Client) -> None:
+        """App tokens validate with client_id, empty scopes and expires_in only."""
+        body = validate(http, app_token(http, fake)).json()
+        assert set(body) == {"client_id", "scopes", "expires_in"}
+
+    def test_an_expired_token_gets_401(
+        self, fake: TwitchFakeState, http: httpx.Client, clock: ManualClock
+    ) -> None:
+        """After expires_in seconds the token no longer validates."""
+        token = link(http, fake)["access_token"]
+        clock.now += 14_400
+        response = validate(http, token)
+        assert response.status_code == 401
+        assert response.json() == {"status": 401, "message": "invalid access token"}
+
+    def test_a_missing_header_gets_401(self, fake: TwitchFakeState, http: httpx.Client) -> None:
+        """No Authorization header at all: Twitch's "missing authorization token"."""
+        response = http.get("/oauth2/validate")
+        assert response.json() == {"status": 401, "message": "missing authorization token"}
+
+
+class RevokeListener:
+    """A webhook endpoint that records each delivery and whether its signature holds."""
+
+    secret = "revoke-secret-0123"
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+
+    async def handle(self, request: Request) -> Response:
+        raw = await request.body()
+        signed = (
+            request.headers["Twitch-Eventsub-Message-Id"].encode()
+            + request.headers["Twitch-Eventsub-Message-Timestamp"].encode()
+            + raw
+        )
+        expected = "sha256=" + hmac.new(self.secret.encode(), signed, hashlib.sha256).hexdigest()
+        self.received.append(
+            {
+                "headers": dict(request.headers),
+                "body": json.loads(raw),
+                "signature_ok": hmac.compare_digest(
+                    expected, request.headers["Twitch-Eventsub-Message-Signature"]
+                ),
+            }
+        )
+        return Response(status_code=204)
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[str, RevokeListener]]:
+    endpoint = RevokeListener()
+    app = Starlette(routes=[Route("/eventsub", endpoint.handle, methods=["POST"])])
+    with ServerThread(app) as server:
+        yield f"{server.url}/eventsub", endpoint
+
+
+def wait_for_deliveries(fake: TwitchFakeState, count: int) -> list[Delivery]:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if len(fake.deliveries) >= count:
+            return list(fake.deliveries)
+        time.sleep(0.01)
+    raise AssertionError(f"expected {count} deliveries, got {fake.deliveries}")
+
+
+class TestRevoke:
+    def revoke(self, http: httpx.Client, client_id: str, token: str) -> httpx.Response:
+        return http.post("/oauth2/revoke", data={"client_id": client_id, "token": token})
+
+    def test_revoking_a_user_token_answers_200_empty_and_kills_it(
+        self, fake: TwitchFakeState, http: httpx.Client
+    ) -> None:
+        """By default only that access token dies; the refresh token and authorization stay."""
+        first = link(http, fake)
+        response = self.revoke(http, fake.client_id, first["access_token"])
+        assert (response.status_code, response.content) == (200, b"")
+        assert validate(http, first["access_token"]).status_code == 401
+        assert refresh(http, fake, first["refresh_token"]).status_code == 200
+        assert len(fake.oauth.authorizations()) == 1
+
+    def test_bad_token_gets_400_and_unknown_client_404(
+        self, fake: TwitchFakeState, http: httpx.Client
+    ) -> None:
+        """Twitch's documented revoke errors."""
+        token = link(http, fake)["access_token"]
+        bad = self.revoke(http, fake.client_id, "not-a-token")
+        assert (bad.status_code, bad.json()) == (400, {"status": 400, "message": "Invalid token"})
+        unknown = self.revoke(http, "nobody", token)
+        assert unknown.status_code == 404
+        assert unknown.json() == {"status": 404, "message": "client does not exist"}
+        fake.add_client("otherclient", "othersecret0123")
+        assert self.revoke(http, "otherclient", token).status_code == 400
+
+    def test_revoking_can_drop_the_authorization_and_notify_signed(
+        self,
+        fake: TwitchFakeState,
+        http: httpx.Client,
+        listener: tuple[str, RevokeListener],
+    ) -> None:
+        """Knob on: tokens and authorization go, and a signed user.authorization.revoke arrives."""
+        url, endpoint = listener
+        fake.oauth.configure(revoke_drops_authorization=True)
+        sub = fake.add_subscription(
+            "",
+            type="user.authorization.revoke",
+            condition={"client_id": fake.client_id},
+            callback=url,
+            secret=RevokeListener.secret,
+            cost=0,
+        )
+        fake.add_subscription("1337", callback=url, secret=RevokeListener.secret)
+        first = link(http, fake)
+        assert self.revoke(http, fake.client_id, first["access_token"]).status_code == 200
+        [delivery] = wait_for_deliveries(fake, 1)
+        assert (delivery.subscription_id, delivery.status) == (sub.id, 204)
+        assert refresh(http, fake, first["refresh_token"]).status_code == 400
+        assert fake.oauth.authorizations() == []
+        [received] = endpoint.received
+        assert received["signature_ok"]
+        headers = received["headers"]
+        assert headers["twitch-eventsub-message-type"] == "notification"
+        assert headers["twitch-eventsub-subscription-type"] == "user.authorization.revoke"
+        assert headers["twitch-eventsub-subscription-version"] == "1"
+        assert received["body"]["subscription"]["id"] == sub.id
+        assert received["body"]["subscription"]["cost"] == 0
+        assert received["body"]["event"] == {
+            "client_id": fake.client_id,
+            "user_id": "1337",
+            "user_login": "cool_user",
+            "user_name": "Cool_User",
+        }
+
+    def test_a_user_disconnecting_is_announced_through_the_control_api(
+        self,
+        fake: TwitchFakeState,
+        http: httpx.Client,
+        listener: tuple[str, RevokeListener],
+    ) -> None:
+        """POST /_fake/oauth/authorizations/drop is the user removing the app in Twitch."""
+        url, endpoint = listener
+        fake.add_subscription(
+            "",
+            type="user.authorization.revoke",
+            condition={"client_id": fake.client_id},
+            callback=url,
+            secret=RevokeListener.secret,
+        )
+        token = link(http, fake)["access_token"]
+        drop = {"client_id": fake.client_id, "user_id": "1337"}
+        assert http.post("/_fake/oauth/authorizations/drop", json=drop).status_code == 200
+        wait_for_deliveries(fake, 1)
+        assert endpoint.received[0]["signature_ok"]
+        assert validate(http, token).status_code == 401
+        assert http.post("/_fake/oauth/authorizations/drop", json=drop).status_code == 404
+        [shown] = http.get("/_fake/deliveries").json()
+        assert json.loads(shown["body"])["event"]["user_id"] == "1337"
+
+    def test_app_tokens_are_revoked_as_before(
+        self, fake: TwitchFakeState, http: httpx.Client
+    ) -> None:
+        """An app token of the client is revoked; no event is involved."""
+        token = app_token(http, fake)
+        assert self.revoke(http, fake.client_id, token).status_code == 200
+        assert validate(http, token).status_code == 401
+        assert fake.deliveries == []
