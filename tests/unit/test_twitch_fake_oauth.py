@@ -619,3 +619,53 @@ class TestRevoke:
         assert self.revoke(http, fake.client_id, token).status_code == 200
         assert validate(http, token).status_code == 401
         assert fake.deliveries == []
+
+
+class TestHelixWithUserTokens:
+    def test_get_users_without_params_returns_the_tokens_user(
+        self, fake: TwitchFakeState, http: httpx.Client
+    ) -> None:
+        """A user token and no id/login → exactly the user the token belongs to."""
+        token = link(http, fake)["access_token"]
+        headers = {"Authorization": f"Bearer {token}", "Client-Id": fake.client_id}
+        response = http.get("/helix/users", headers=headers)
+        assert response.status_code == 200
+        [user] = response.json()["data"]
+        assert (user["id"], user["login"], user["display_name"]) == STREAMER
+
+    def test_params_still_win_over_the_tokens_user(
+        self, fake: TwitchFakeState, http: httpx.Client
+    ) -> None:
+        """With `login` given, the user token is only authentication."""
+        token = link(http, fake)["access_token"]
+        headers = {"Authorization": f"Bearer {token}", "Client-Id": fake.client_id}
+        response = http.get("/helix/users", params={"login": "other_user"}, headers=headers)
+        assert [u["id"] for u in response.json()["data"]] == ["4242"]
+
+    def test_a_client_id_that_is_not_the_tokens_gets_401(
+        self, fake: TwitchFakeState, http: httpx.Client
+    ) -> None:
+        """The Client-Id header must be the client the user token was issued to."""
+        fake.add_client("otherclient", "othersecret0123")
+        token = link(http, fake)["access_token"]
+        headers = {"Authorization": f"Bearer {token}", "Client-Id": "otherclient"}
+        response = http.get("/helix/users", headers=headers)
+        assert response.status_code == 401
+        assert response.json()["message"] == "Client ID and OAuth token do not match"
+
+    def test_an_expired_user_token_gets_401(
+        self, fake: TwitchFakeState, http: httpx.Client, clock: ManualClock
+    ) -> None:
+        """Helix refuses a user token past its lifetime."""
+        token = link(http, fake)["access_token"]
+        clock.now += 14_400
+        headers = {"Authorization": f"Bearer {token}", "Client-Id": fake.client_id}
+        assert http.get("/helix/users", headers=headers).status_code == 401
+
+    def test_eventsub_subscriptions_need_an_app_token(
+        self, fake: TwitchFakeState, http: httpx.Client
+    ) -> None:
+        """Webhook subscriptions cannot be listed or created with a user token (401)."""
+        token = link(http, fake)["access_token"]
+        headers = {"Authorization": f"Bearer {token}", "Client-Id": fake.client_id}
+        assert http.get("/helix/eventsub/subscriptions", headers=headers).status_code == 401
