@@ -669,3 +669,43 @@ class TestHelixWithUserTokens:
         token = link(http, fake)["access_token"]
         headers = {"Authorization": f"Bearer {token}", "Client-Id": fake.client_id}
         assert http.get("/helix/eventsub/subscriptions", headers=headers).status_code == 401
+
+
+class TestLinkingAndCost:
+    def test_linking_over_http_makes_the_streamers_subscriptions_free(
+        self,
+        fake: TwitchFakeState,
+        http: httpx.Client,
+        listener: tuple[str, RevokeListener],
+    ) -> None:
+        """Authorize → code → token; then stream.online costs 0 and the revoke event arrives."""
+        url, endpoint = listener
+        fake.configure(subscription_mode="enabled")
+        link(http, fake)
+        headers = {"Authorization": f"Bearer {app_token(http, fake)}", "Client-Id": fake.client_id}
+        transport = {"method": "webhook", "callback": url, "secret": RevokeListener.secret}
+        online = {
+            "type": "stream.online",
+            "version": "1",
+            "condition": {"broadcaster_user_id": "1337"},
+            "transport": transport,
+        }
+        created = http.post("/helix/eventsub/subscriptions", json=online, headers=headers)
+        assert created.json()["data"][0]["cost"] == 0
+        revoke = {
+            "type": "user.authorization.revoke",
+            "version": "1",
+            "condition": {"client_id": fake.client_id},
+            "transport": transport,
+        }
+        assert (
+            http.post("/helix/eventsub/subscriptions", json=revoke, headers=headers).status_code
+            == 202
+        )
+        drop = {"client_id": fake.client_id, "user_id": "1337"}
+        assert http.post("/_fake/oauth/authorizations/drop", json=drop).status_code == 200
+        wait_for_deliveries(fake, 1)
+        assert endpoint.received[0]["signature_ok"]
+        online["type"] = "stream.offline"
+        again = http.post("/helix/eventsub/subscriptions", json=online, headers=headers)
+        assert again.json()["data"][0]["cost"] == 1
