@@ -1174,11 +1174,9 @@ def _control_routes(state: TwitchFakeState, background: set[asyncio.Task[None]])
         return [dataclasses.asdict(r) for r in state.requests()]
 
     async def deliveries(_request: Request) -> list[dict[str, Any]]:
-        with state._lock:
-            done = list(state.deliveries)
         return [
             {**dataclasses.asdict(d), "body": d.body.decode(), "answer": d.answer.decode()}
-            for d in done
+            for d in list(state.deliveries)
         ]
 
     return [
