@@ -1,4 +1,4 @@
-"""A stateful fake of Twitch: OAuth app tokens, Helix streams/users, EventSub subscriptions.
+"""A stateful fake of Twitch: OAuth, Helix streams/users, EventSub subscriptions.
 
 Built to the facts in ``shared/reference/twitch.md`` (§3) and as strict as the real API where
 our code could get it wrong: every Helix call needs a valid app token *and* the matching
@@ -7,6 +7,11 @@ list takes at most one filter; create validates type+version, condition, transpo
 and secret; duplicates answer 409 and too many subscriptions for one type+condition 429 while
 the rate-limit bucket still has points. Every Helix response carries `Ratelimit-Limit`,
 `Ratelimit-Remaining` and `Ratelimit-Reset` from a token bucket per client id.
+
+The user side of OAuth (authorize, code and refresh grants, user tokens, authorizations) lives
+in `tests.fakes.twitch_oauth` (state, reachable as ``state.oauth``) and
+`tests.fakes.twitch_oauth_routes` (handlers); signed webhook messages are built in
+`tests.fakes.eventsub_delivery`. A subscription for a user who authorized the client costs 0.
 
 Paths: OAuth under ``/oauth2`` and Helix under ``/helix``, so point the service at it with
 ``TWITCH_AUTH_URL=<url>/oauth2`` and ``TWITCH_API_URL=<url>/helix``.
@@ -18,7 +23,9 @@ or standalone: ``python -m tests.fakes.twitch_fake --port 8081``.
 
 Choices where Twitch is silent or where a fake must differ:
 - callbacks must be ``https`` on port 443, or ``http`` on 127.0.0.1/localhost (local testing);
-- a create over `max_total_cost` answers 429 like the per-condition limit (Remaining > 0);
+- a create over `max_total_cost` answers 429 like the per-condition limit (Remaining > 0): the
+  answer Twitch gives there is not documented; 429 in Helix's error shape is what Twitch uses
+  for its other subscription limits (per type+condition, websocket transports: twurple#616);
 - `total` in a list answer counts the subscriptions matching the filter;
 - new subscriptions start `webhook_callback_verification_pending` (mode ``pending``), or
   `enabled` (mode ``enabled``), or (mode ``verify``) the fake POSTs a signed challenge to the
@@ -32,8 +39,7 @@ import asyncio
 import base64
 import binascii
 import dataclasses
-import hashlib
-import hmac
+import functools
 import itertools
 import json
 import math
@@ -42,19 +48,31 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
-import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
+
+from tests.fakes import twitch_oauth_routes
+from tests.fakes.control import control, json_body
+from tests.fakes.eventsub_delivery import Delivery, post_message
+from tests.fakes.eventsub_delivery import rfc3339 as _rfc3339
+from tests.fakes.twitch_oauth import (
+    ClientType,
+    Identity,
+    OAuthClient,
+    OAuthConfig,
+    TwitchOAuthState,
+)
+from tests.fakes.twitch_problem import TwitchProblemError as _ProblemError
+from tests.fakes.twitch_problem import helix_error_body as _error_body
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -77,8 +95,15 @@ DEFAULT_CLIENT_SECRET = "fakeclientsecret0123456789"
 
 #: (type, version) pairs the fake accepts on create.
 SUPPORTED_SUBSCRIPTIONS = frozenset(
-    {("stream.online", "1"), ("stream.offline", "1"), ("channel.update", "2")}
+    {
+        ("stream.online", "1"),
+        ("stream.offline", "1"),
+        ("channel.update", "2"),
+        ("user.authorization.revoke", "1"),
+    }
 )
+#: Types whose condition is ``{"client_id"}`` (the requesting client) and that cost 0.
+CLIENT_CONDITION_TYPES = frozenset({"user.authorization.revoke"})
 #: Statuses that count as "exists" (409 on duplicate) and against `total_cost`.
 ACTIVE_STATUSES = frozenset({"enabled", "webhook_callback_verification_pending"})
 PENDING = "webhook_callback_verification_pending"
@@ -261,15 +286,6 @@ class _Bucket:
     updated: float
 
 
-class _ProblemError(Exception):
-    """An error answer, raised by handlers and state methods, rendered by the endpoint wrapper."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 # --------------------------------------------------------------------------- state
 
 
@@ -285,20 +301,26 @@ class TwitchFakeState:
         *,
         client_id: str = DEFAULT_CLIENT_ID,
         client_secret: str = DEFAULT_CLIENT_SECRET,
+        redirect_uris: Iterable[str] = (),
+        oauth_config: OAuthConfig | None = None,
         clock: Clock = time.time,
     ) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
+        self.redirect_uris = tuple(redirect_uris)
         self._initial_config = config or FakeConfig()
         self._clock = clock
         self._lock = threading.RLock()
+        self.oauth = TwitchOAuthState(
+            lock=self._lock, clock=clock, directory=self, config=oauth_config
+        )
         self.reset()
 
     def reset(self) -> None:
         """Forget all data, tokens, faults and logs; restore the initial config and client."""
         with self._lock:
             self.config = self._initial_config
-            self._clients = {self.client_id: self.client_secret}
+            self.oauth.reset([OAuthClient(self.client_id, self.client_secret, self.redirect_uris)])
             self._tokens: dict[str, _Token] = {}
             self._buckets: dict[str, _Bucket] = {}
             self._streams: dict[str, FakeStream] = {}
@@ -310,6 +332,7 @@ class TwitchFakeState:
             self._stream_ids = itertools.count(40_000_000_001)
             self.tokens_issued = 0
             self.verifications: list[tuple[str, bool]] = []
+            self.deliveries: list[Delivery] = []
 
     def now(self) -> float:
         return self._clock()
@@ -322,24 +345,26 @@ class TwitchFakeState:
                 self._buckets.clear()
             return self.config
 
-    def add_client(self, client_id: str, client_secret: str) -> None:
+    def add_client(
+        self,
+        client_id: str,
+        client_secret: str,
+        *,
+        redirect_uris: Iterable[str] = (),
+        type: ClientType = "confidential",  # Twitch's field name
+    ) -> None:
         """Register another application (its own tokens, bucket and subscriptions)."""
-        with self._lock:
-            self._clients[client_id] = client_secret
+        self.oauth.add_client(client_id, client_secret, redirect_uris=redirect_uris, type=type)
 
     def knows_client(self, client_id: str) -> bool:
-        with self._lock:
-            return client_id in self._clients
+        return self.oauth.client(client_id) is not None
 
     # -- OAuth ----------------------------------------------------------------------------
 
-    def issue_token(self, client_id: str, client_secret: str) -> tuple[str, int]:
+    def issue_token(self, client_id: str, client_secret: str | None) -> tuple[str, int]:
         """Client-credentials grant → (token, expires_in); errors like id.twitch.tv."""
+        self.oauth.check_client(client_id, client_secret)
         with self._lock:
-            if client_id not in self._clients:
-                raise _ProblemError(HTTPStatus.BAD_REQUEST, "invalid client")
-            if not hmac.compare_digest(self._clients[client_id], client_secret):
-                raise _ProblemError(HTTPStatus.FORBIDDEN, "invalid client secret")
             token = secrets.token_hex(15)
             expires_in = self.config.token_expires_in
             self._tokens[token] = _Token(client_id, self.now() + expires_in)
@@ -347,37 +372,53 @@ class TwitchFakeState:
             return token, expires_in
 
     def token_owner(self, token: str) -> tuple[str, int] | None:
-        """(client id, seconds left) of a valid token, else None."""
+        """(client id, seconds left) of a valid app or user access token, else None."""
         with self._lock:
             record = self._tokens.get(token)
             if record is None:
-                return None
+                user_token = self.oauth.access_token(token)
+                if user_token is None:
+                    return None
+                return user_token.client_id, int(user_token.expires_at - self.now())
             left = record.expires_at - self.now()
             return (record.client_id, int(left)) if left > 0 else None
 
-    def issued_tokens(self) -> list[str]:
-        """Every token issued and not revoked (for asserting they never leak into logs)."""
+    def is_app_token(self, token: str) -> bool:
         with self._lock:
-            return list(self._tokens)
+            return token in self._tokens
+
+    def issued_tokens(self) -> list[str]:
+        """Every token issued and not revoked, refresh tokens included (for leak checks)."""
+        with self._lock:
+            return [*self._tokens, *self.oauth.secrets()]
 
     def revoke_token(self, token: str) -> bool:
         with self._lock:
             return self._tokens.pop(token, None) is not None
 
-    def revoke_tokens(self) -> int:
-        """Revoke every issued token (Helix then answers 401); returns how many."""
+    def revoke_app_token(self, client_id: str, token: str) -> bool:
+        """Revoke `token` if it is an app token of `client_id`."""
         with self._lock:
-            count = len(self._tokens)
+            record = self._tokens.get(token)
+            if record is None or record.client_id != client_id:
+                return False
+            del self._tokens[token]
+            return True
+
+    def revoke_tokens(self) -> int:
+        """Revoke every app and user access token (Helix then answers 401); returns how many."""
+        with self._lock:
+            count = len(self._tokens) + self.oauth.revoke_all_access_tokens()
             self._tokens.clear()
             return count
 
     def expire_tokens(self) -> int:
-        """Make every issued token expired now; returns how many."""
+        """Make every app and user access token expired now; returns how many."""
         with self._lock:
             now = self.now()
             for record in self._tokens.values():
                 record.expires_at = min(record.expires_at, now)
-            return len(self._tokens)
+            return len(self._tokens) + self.oauth.expire_all_access_tokens()
 
     def authenticate(self, authorization: str | None, client_id: str | None) -> str:
         """The client id a Helix request acts for; `_ProblemError(401)` like Helix otherwise."""
@@ -515,6 +556,18 @@ class TwitchFakeState:
             self._users[id] = user
             return dataclasses.replace(user)
 
+    def identity(self, user_id: str) -> Identity | None:
+        """The user's id, login and display name (the OAuth side's view of a user)."""
+        with self._lock:
+            user = self._users.get(user_id)
+            return Identity(user.id, user.login, user.display_name) if user else None
+
+    def first_identity(self) -> Identity | None:
+        """The first seeded user: who approves the authorize page unless configured otherwise."""
+        with self._lock:
+            first = next(iter(self._users), None)
+            return self.identity(first) if first is not None else None
+
     def query_users(self, ids: list[str], logins: list[str]) -> list[dict[str, Any]]:
         wanted = {login.lower() for login in logins}
         with self._lock:
@@ -537,8 +590,12 @@ class TwitchFakeState:
         secret: str = "fake-eventsub-secret",  # noqa: S107 - a fixture value, not a credential
         cost: int = 1,
         client_id: str | None = None,
+        condition: dict[str, str] | None = None,
     ) -> FakeSubscription:
-        """Store a subscription directly, bypassing create's checks (for drift tests)."""
+        """Store a subscription directly, bypassing create's checks (for drift tests).
+
+        `condition` replaces ``{"broadcaster_user_id": broadcaster_user_id}`` when given.
+        """
         with self._lock:
             return dataclasses.replace(
                 self._insert_subscription(
@@ -546,7 +603,7 @@ class TwitchFakeState:
                     type=type,
                     version=version,
                     status=status,
-                    condition={"broadcaster_user_id": broadcaster_user_id},
+                    condition=condition or {"broadcaster_user_id": broadcaster_user_id},
                     callback=callback,
                     secret=secret,
                     cost=cost,
@@ -593,7 +650,7 @@ class TwitchFakeState:
                     HTTPStatus.TOO_MANY_REQUESTS,
                     "maximum subscriptions with type and condition exceeded",
                 )
-            cost = 1
+            cost = self._cost(client_id, type, condition)
             if self._total_cost(client_id) + cost > self.config.max_total_cost:
                 raise _ProblemError(HTTPStatus.TOO_MANY_REQUESTS, "subscription cost exceeds limit")
             status = "enabled" if self.config.subscription_mode == "enabled" else PENDING
@@ -659,6 +716,33 @@ class TwitchFakeState:
         )
         self._subscriptions[sub.id] = sub
         return sub
+
+    def authorization_subscribers(self, client_id: str, type: str) -> list[FakeSubscription]:
+        """Enabled subscriptions of `client_id` to `type` whose condition names that client."""
+        with self._lock:
+            return [
+                dataclasses.replace(s)
+                for s in self._subscriptions.values()
+                if s.client_id == client_id
+                and s.type == type
+                and s.status == "enabled"
+                and s.condition == {"client_id": client_id}
+            ]
+
+    def record_delivery(self, delivery: Delivery) -> None:
+        with self._lock:
+            self.deliveries.append(delivery)
+
+    def _cost(self, client_id: str, type: str, condition: dict[str, str]) -> int:
+        """0 for client-wide types and for a broadcaster who authorized the client, else 1.
+
+        The cost is fixed at creation; whether Twitch re-costs existing subscriptions after a
+        later grant or revoke is unconfirmed, so the fake does not.
+        """
+        if type in CLIENT_CONDITION_TYPES:
+            return 0
+        broadcaster = condition.get("broadcaster_user_id", "")
+        return 0 if self.oauth.authorized(client_id, broadcaster) else 1
 
     def _total_cost(self, client_id: str) -> int:
         return sum(
@@ -740,17 +824,6 @@ def _matches(sub: FakeSubscription, flt: tuple[str, str] | None) -> bool:
 # --------------------------------------------------------------------------- helpers
 
 
-def _rfc3339(epoch: float, *, fraction: bool = True) -> str:
-    moment = datetime.fromtimestamp(epoch, UTC)
-    if not fraction:
-        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"  # nanoseconds, like EventSub
-
-
-def _error_body(status: int, message: str) -> dict[str, Any]:
-    return {"error": HTTPStatus(status).phrase, "status": status, "message": message}
-
-
 def _encode_cursor(value: int) -> str:
     return base64.urlsafe_b64encode(json.dumps({"c": value}).encode()).decode().rstrip("=")
 
@@ -803,47 +876,6 @@ def _valid_secret(secret: object) -> bool:
     return isinstance(secret, str) and secret.isascii() and 10 <= len(secret) <= 100
 
 
-# --------------------------------------------------------------------------- OAuth handlers
-
-
-async def _form(request: Request) -> dict[str, str]:
-    """Query string and url-encoded form merged (Twitch accepts both for the token call)."""
-    params = dict(request.query_params)
-    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-        params.update(parse_qsl((await request.body()).decode("utf-8", "replace")))
-    return params
-
-
-async def _token(request: Request, state: TwitchFakeState) -> Response:
-    params = await _form(request)
-    if not params.get("client_id"):
-        raise _ProblemError(HTTPStatus.BAD_REQUEST, "missing client id")
-    grant_type = params.get("grant_type")
-    if not grant_type:
-        raise _ProblemError(HTTPStatus.BAD_REQUEST, "missing grant type")
-    if grant_type != "client_credentials":
-        raise _ProblemError(HTTPStatus.BAD_REQUEST, "unsupported grant type")
-    if not params.get("client_secret"):
-        raise _ProblemError(HTTPStatus.BAD_REQUEST, "missing client secret")
-    token, expires_in = state.issue_token(params["client_id"], params["client_secret"])
-    return JSONResponse({"access_token": token, "expires_in": expires_in, "token_type": "bearer"})
-
-
-async def _validate(request: Request, state: TwitchFakeState) -> Response:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    owner = state.token_owner(token.strip()) if scheme.lower() in ("oauth", "bearer") else None
-    if owner is None:
-        raise _ProblemError(HTTPStatus.UNAUTHORIZED, "invalid access token")
-    return JSONResponse({"client_id": owner[0], "scopes": [], "expires_in": owner[1]})
-
-
-async def _revoke(request: Request, state: TwitchFakeState) -> Response:
-    params = await _form(request)
-    if not state.revoke_token(params.get("token", "")):
-        raise _ProblemError(HTTPStatus.BAD_REQUEST, "Invalid token")
-    return Response(status_code=HTTPStatus.OK)
-
-
 # --------------------------------------------------------------------------- Helix handlers
 
 
@@ -864,6 +896,7 @@ async def _get_streams(request: Request, state: TwitchFakeState, _client_id: str
 
 
 async def _get_users(request: Request, state: TwitchFakeState, _client_id: str) -> Response:
+    """By repeated `id`/`login`; with a user token and neither, the token's own user."""
     ids = request.query_params.getlist("id")
     logins = request.query_params.getlist("login")
     if len(ids) + len(logins) > _MAX_MULTI:
@@ -871,8 +904,28 @@ async def _get_users(request: Request, state: TwitchFakeState, _client_id: str) 
             HTTPStatus.BAD_REQUEST, "The sum of id and login parameters exceeds 100"
         )
     if not ids and not logins:
-        raise _ProblemError(HTTPStatus.BAD_REQUEST, "Must provide an ID, Login or OAuth Token")
+        user_token = state.oauth.access_token(_bearer(request))
+        if user_token is None:
+            raise _ProblemError(HTTPStatus.BAD_REQUEST, "Must provide an ID, Login or OAuth Token")
+        ids = [user_token.user_id]
     return JSONResponse({"data": state.query_users(ids, logins)})
+
+
+def _bearer(request: Request) -> str:
+    return request.headers.get("authorization", "").partition(" ")[2].strip()
+
+
+def _app_token_only(handler: HelixHandler) -> HelixHandler:
+    """EventSub webhook subscriptions need an app token: a user token gets 401."""
+
+    async def guarded(request: Request, state: TwitchFakeState, client_id: str) -> Response:
+        if not state.is_app_token(_bearer(request)):
+            raise _ProblemError(
+                HTTPStatus.UNAUTHORIZED, "An app access token is required for webhook transports"
+            )
+        return await handler(request, state, client_id)
+
+    return guarded
 
 
 async def _list_subscriptions(request: Request, state: TwitchFakeState, client_id: str) -> Response:
@@ -893,7 +946,7 @@ async def _list_subscriptions(request: Request, state: TwitchFakeState, client_i
     return JSONResponse({"data": [s.to_helix() for s in page], **totals, "pagination": pagination})
 
 
-def _creation_request(body: object) -> tuple[str, str, dict[str, str], str, str]:
+def _creation_request(body: object, client_id: str) -> tuple[str, str, dict[str, str], str, str]:
     """Validate a create body like Helix; (type, version, condition, callback, secret)."""
     if not isinstance(body, dict):
         raise _ProblemError(HTTPStatus.BAD_REQUEST, "The request body is not a JSON object")
@@ -904,10 +957,7 @@ def _creation_request(body: object) -> tuple[str, str, dict[str, str], str, str]
         raise _ProblemError(
             HTTPStatus.BAD_REQUEST, "The combination of type and version is not valid"
         )
-    condition = body.get("condition")
-    broadcaster = condition.get("broadcaster_user_id") if isinstance(condition, dict) else None
-    if not isinstance(broadcaster, str) or not broadcaster.isdigit():
-        raise _ProblemError(HTTPStatus.BAD_REQUEST, "The condition field is not valid")
+    condition = _condition(body.get("condition"), sub_type, client_id)
     transport = body.get("transport")
     if not isinstance(transport, dict) or transport.get("method") != "webhook":
         raise _ProblemError(HTTPStatus.BAD_REQUEST, "The transport method is not valid")
@@ -920,7 +970,20 @@ def _creation_request(body: object) -> tuple[str, str, dict[str, str], str, str]
         )
     assert isinstance(callback, str)  # narrowed by the checks above, for the type checker
     assert isinstance(secret, str)
-    return sub_type, version, {"broadcaster_user_id": broadcaster}, callback, secret
+    return sub_type, version, condition, callback, secret
+
+
+def _condition(condition: object, sub_type: str, client_id: str) -> dict[str, str]:
+    """The one condition field a type takes; a client condition must name the caller."""
+    if sub_type in CLIENT_CONDITION_TYPES:
+        named = condition.get("client_id") if isinstance(condition, dict) else None
+        if named != client_id:
+            raise _ProblemError(HTTPStatus.BAD_REQUEST, "The condition field is not valid")
+        return {"client_id": client_id}
+    broadcaster = condition.get("broadcaster_user_id") if isinstance(condition, dict) else None
+    if not isinstance(broadcaster, str) or not broadcaster.isdigit():
+        raise _ProblemError(HTTPStatus.BAD_REQUEST, "The condition field is not valid")
+    return {"broadcaster_user_id": broadcaster}
 
 
 def _create_subscription_handler(
@@ -935,7 +998,7 @@ def _create_subscription_handler(
             raise _ProblemError(
                 HTTPStatus.BAD_REQUEST, "The request body is not valid JSON"
             ) from exc
-        sub, totals = state.create_subscription(client_id, *_creation_request(body))
+        sub, totals = state.create_subscription(client_id, *_creation_request(body, client_id))
         if state.config.subscription_mode == "verify":
             task = asyncio.get_running_loop().create_task(_send_challenge(state, sub))
             background.add(task)
@@ -959,32 +1022,18 @@ async def _delete_subscription(
 async def _send_challenge(state: TwitchFakeState, sub: FakeSubscription) -> None:
     """POST a signed `webhook_callback_verification` like Twitch; enable on a correct echo."""
     challenge = str(uuid.uuid4())
-    body = json.dumps(
-        {"challenge": challenge, "subscription": sub.to_helix()}, separators=(",", ":")
-    ).encode()
-    message_id = str(uuid.uuid4())
-    timestamp = _rfc3339(state.now())
-    digest = hmac.new(
-        sub.secret.encode(), message_id.encode() + timestamp.encode() + body, hashlib.sha256
+    shown = sub.to_helix()
+    delivery = await post_message(
+        callback=sub.callback,
+        secret=sub.secret,
+        message_type="webhook_callback_verification",
+        subscription=shown,
+        payload={"challenge": challenge, "subscription": shown},
+        now=state.now(),
     )
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": "Go-http-client/1.1",
-        "Twitch-Eventsub-Message-Id": message_id,
-        "Twitch-Eventsub-Message-Retry": "0",
-        "Twitch-Eventsub-Message-Type": "webhook_callback_verification",
-        "Twitch-Eventsub-Message-Signature": "sha256=" + digest.hexdigest(),
-        "Twitch-Eventsub-Message-Timestamp": timestamp,
-        "Twitch-Eventsub-Subscription-Type": sub.type,
-        "Twitch-Eventsub-Subscription-Version": sub.version,
-    }
-    try:
-        async with httpx.AsyncClient(timeout=10.0, follow_redirects=False) as http:
-            response = await http.post(sub.callback, content=body, headers=headers)
-        ok = response.status_code == HTTPStatus.OK and response.content == challenge.encode()
-    except httpx.HTTPError:
-        ok = False
-    state.finish_verification(sub.id, ok)
+    state.finish_verification(
+        sub.id, delivery.status == HTTPStatus.OK and delivery.answer == challenge.encode()
+    )
 
 
 # --------------------------------------------------------------------------- endpoint wrappers
@@ -1048,10 +1097,8 @@ def _oauth(
     async def serve(request: Request) -> Response:
         try:
             return await handler(request, state)
-        except _ProblemError as problem:  # id.twitch.tv errors carry no "error" key
-            return JSONResponse(
-                {"status": problem.status, "message": problem.message}, problem.status
-            )
+        except _ProblemError as problem:  # id.twitch.tv errors: {"status", "message"}
+            return JSONResponse(problem.oauth_body(), problem.status)
 
     return _endpoint(state, serve)
 
@@ -1068,40 +1115,17 @@ def _helix(
 # --------------------------------------------------------------------------- control API
 
 
-def _control_routes(state: TwitchFakeState) -> list[BaseRoute]:
+def _control_routes(state: TwitchFakeState, background: set[asyncio.Task[None]]) -> list[BaseRoute]:
     """``/_fake`` — the same operations as `TwitchFakeState`, as JSON over HTTP:
 
     POST /reset · POST /config {FakeConfig fields} · GET|POST /streams {FakeStream fields} ·
     PATCH|DELETE /streams/{user_id} · POST /users {FakeUser fields} · GET|POST /subscriptions
     (POST: add_subscription's arguments) · PATCH /subscriptions/{id} {"status"} ·
     POST /faults (add_fault's arguments) · POST /tokens/revoke · POST /tokens/expire ·
-    GET /requests.
+    GET /requests · GET /deliveries · /oauth/… (see `twitch_oauth_routes.control_routes`).
     """
 
-    async def body(request: Request) -> dict[str, Any]:
-        try:
-            value = json.loads(await request.body() or b"{}")
-        except ValueError as exc:
-            raise _ProblemError(HTTPStatus.BAD_REQUEST, "body is not JSON") from exc
-        if not isinstance(value, dict):
-            raise _ProblemError(HTTPStatus.BAD_REQUEST, "body is not a JSON object")
-        return value
-
-    def control(
-        handler: Callable[[Request], Awaitable[Any]], status: int = HTTPStatus.OK
-    ) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
-            try:
-                result = await handler(request)
-            except _ProblemError as problem:
-                return JSONResponse({"message": problem.message}, problem.status)
-            except (TypeError, KeyError, ValueError) as exc:
-                return JSONResponse({"message": repr(exc)}, HTTPStatus.BAD_REQUEST)
-            if result is None:
-                return Response(status_code=HTTPStatus.NO_CONTENT)
-            return JSONResponse(result, status)
-
-        return endpoint
+    body = json_body
 
     async def reset(_request: Request) -> None:
         state.reset()
@@ -1149,6 +1173,12 @@ def _control_routes(state: TwitchFakeState) -> list[BaseRoute]:
     async def logged(_request: Request) -> list[dict[str, Any]]:
         return [dataclasses.asdict(r) for r in state.requests()]
 
+    async def deliveries(_request: Request) -> list[dict[str, Any]]:
+        return [
+            {**dataclasses.asdict(d), "body": d.body.decode(), "answer": d.answer.decode()}
+            for d in list(state.deliveries)
+        ]
+
     return [
         Route("/reset", control(reset), methods=["POST"]),
         Route("/config", control(configure), methods=["POST"]),
@@ -1164,6 +1194,8 @@ def _control_routes(state: TwitchFakeState) -> list[BaseRoute]:
         Route("/tokens/revoke", control(revoke), methods=["POST"]),
         Route("/tokens/expire", control(expire), methods=["POST"]),
         Route("/requests", control(logged), methods=["GET"]),
+        Route("/deliveries", control(deliveries), methods=["GET"]),
+        Mount("/oauth", routes=twitch_oauth_routes.control_routes(state, background)),
     ]
 
 
@@ -1177,19 +1209,36 @@ def create_app(state: TwitchFakeState | None = None) -> Starlette:
     subscriptions = "/helix/eventsub/subscriptions"
     app = Starlette(
         routes=[
-            Route("/oauth2/token", _oauth(state, _token), methods=["POST"]),
-            Route("/oauth2/validate", _oauth(state, _validate), methods=["GET"]),
-            Route("/oauth2/revoke", _oauth(state, _revoke), methods=["POST"]),
-            Route("/helix/streams", _helix(state, _get_streams), methods=["GET"]),
-            Route("/helix/users", _helix(state, _get_users), methods=["GET"]),
-            Route(subscriptions, _helix(state, _list_subscriptions), methods=["GET"]),
             Route(
-                subscriptions,
-                _helix(state, _create_subscription_handler(background)),
+                "/oauth2/authorize",
+                _endpoint(state, functools.partial(twitch_oauth_routes.authorize, state=state)),
+                methods=["GET"],
+            ),
+            Route("/oauth2/token", _oauth(state, twitch_oauth_routes.token), methods=["POST"]),
+            Route("/oauth2/validate", _oauth(state, twitch_oauth_routes.validate), methods=["GET"]),
+            Route(
+                "/oauth2/revoke",
+                _oauth(state, twitch_oauth_routes.revoke_handler(background)),
                 methods=["POST"],
             ),
-            Route(subscriptions, _helix(state, _delete_subscription), methods=["DELETE"]),
-            Mount("/_fake", routes=_control_routes(state)),
+            Route("/helix/streams", _helix(state, _get_streams), methods=["GET"]),
+            Route("/helix/users", _helix(state, _get_users), methods=["GET"]),
+            Route(
+                subscriptions,
+                _helix(state, _app_token_only(_list_subscriptions)),
+                methods=["GET"],
+            ),
+            Route(
+                subscriptions,
+                _helix(state, _app_token_only(_create_subscription_handler(background))),
+                methods=["POST"],
+            ),
+            Route(
+                subscriptions,
+                _helix(state, _app_token_only(_delete_subscription)),
+                methods=["DELETE"],
+            ),
+            Mount("/_fake", routes=_control_routes(state, background)),
         ]
     )
     app.state.fake = state

@@ -602,6 +602,106 @@ class TestCreateSubscription:
         assert int(response.headers["Ratelimit-Remaining"]) > 0
 
 
+class TestSubscriptionCost:
+    def create(self, http: httpx.Client, auth: dict[str, str], broadcaster: str) -> Any:
+        response = http.post(SUBS, json=sub_body(broadcaster), headers=auth)
+        assert response.status_code == 202, response.text
+        return response.json()
+
+    def test_a_broadcaster_who_authorized_the_client_costs_0(
+        self, fake: TwitchFakeState, http: httpx.Client, auth: dict[str, str]
+    ) -> None:
+        """An authorization with a scope → cost 0 and total_cost unchanged; others cost 1."""
+        fake.oauth.grant(fake.client_id, "1337", ["user:read:email"])
+        free = self.create(http, auth, "1337")
+        assert (free["data"][0]["cost"], free["total_cost"]) == (0, 0)
+        paid = self.create(http, auth, "42")
+        assert (paid["data"][0]["cost"], paid["total_cost"], paid["total"]) == (1, 1, 2)
+        assert paid["max_total_cost"] == 10_000
+
+    def test_an_authorization_for_another_client_does_not_count(
+        self, fake: TwitchFakeState, http: httpx.Client, auth: dict[str, str]
+    ) -> None:
+        """Only this client's authorization makes the broadcaster free."""
+        fake.add_client("otherclient", "othersecret0123")
+        fake.oauth.grant("otherclient", "1337", ["user:read:email"])
+        assert self.create(http, auth, "1337")["data"][0]["cost"] == 1
+
+    @pytest.mark.parametrize(("zero_scope_counts", "cost"), [(False, 1), (True, 0)])
+    def test_an_authorization_without_scopes_counts_only_when_configured(
+        self,
+        fake: TwitchFakeState,
+        http: httpx.Client,
+        auth: dict[str, str],
+        zero_scope_counts: bool,
+        cost: int,
+    ) -> None:
+        """`zero_scope_counts` (default off) decides whether an empty-scope link is free."""
+        fake.oauth.configure(zero_scope_counts=zero_scope_counts)
+        fake.oauth.grant(fake.client_id, "1337", [])
+        assert self.create(http, auth, "1337")["data"][0]["cost"] == cost
+
+    def test_the_cost_is_fixed_at_creation(
+        self, fake: TwitchFakeState, http: httpx.Client, auth: dict[str, str]
+    ) -> None:
+        """Dropping the authorization later leaves the subscription at cost 0; a new one pays."""
+        fake.oauth.grant(fake.client_id, "1337", ["user:read:email"])
+        self.create(http, auth, "1337")
+        assert fake.oauth.drop_authorization(fake.client_id, "1337") is not None
+        offline = sub_body("1337", type="stream.offline")
+        created = http.post(SUBS, json=offline, headers=auth).json()
+        assert created["data"][0]["cost"] == 1
+        assert created["total_cost"] == 1
+
+    def test_the_budget_refuses_cost_1_but_not_cost_0(
+        self, fake: TwitchFakeState, http: httpx.Client, auth: dict[str, str]
+    ) -> None:
+        """At max_total_cost, a paid create gets 429 in Helix's shape; a free one still passes."""
+        fake.configure(max_total_cost=2)
+        self.create(http, auth, "1")
+        self.create(http, auth, "2")
+        refused = http.post(SUBS, json=sub_body("3"), headers=auth)
+        assert refused.status_code == 429
+        assert refused.json() == {
+            "error": "Too Many Requests",
+            "status": 429,
+            "message": "subscription cost exceeds limit",
+        }
+        fake.oauth.grant(fake.client_id, "3", ["user:read:email"])
+        assert self.create(http, auth, "3")["total_cost"] == 2
+        listed = http.get(SUBS, headers=auth).json()
+        assert (listed["total"], listed["total_cost"], listed["max_total_cost"]) == (3, 2, 2)
+
+
+class TestAuthorizationRevokeSubscription:
+    def body(self, condition: Any) -> dict[str, Any]:
+        return sub_body(type="user.authorization.revoke", condition=condition)
+
+    def test_it_takes_the_client_id_and_costs_0(
+        self, fake: TwitchFakeState, http: httpx.Client, auth: dict[str, str]
+    ) -> None:
+        """Condition {"client_id": <ours>} → 202, cost 0, even with the budget spent."""
+        fake.configure(max_total_cost=0)
+        response = http.post(SUBS, json=self.body({"client_id": fake.client_id}), headers=auth)
+        assert response.status_code == 202
+        [sub] = response.json()["data"]
+        assert (sub["type"], sub["version"], sub["cost"]) == ("user.authorization.revoke", "1", 0)
+        assert sub["condition"] == {"client_id": fake.client_id}
+        again = http.post(SUBS, json=self.body({"client_id": fake.client_id}), headers=auth)
+        assert again.status_code == 409
+
+    @pytest.mark.parametrize(
+        "condition", [{"client_id": "someoneelse"}, {"broadcaster_user_id": "1337"}, None]
+    )
+    def test_another_or_no_client_id_gets_400(
+        self, http: httpx.Client, auth: dict[str, str], condition: Any
+    ) -> None:
+        """The condition must name the client of the app token."""
+        response = http.post(SUBS, json=self.body(condition), headers=auth)
+        assert response.status_code == 400
+        assert response.json()["message"] == "The condition field is not valid"
+
+
 class TestCallbackVerification:
     @pytest.fixture
     def callback(self) -> Iterator[tuple[str, list[dict[str, Any]]]]:
