@@ -36,8 +36,8 @@ from streammaxing.admin.models import (
     PreviewOut,
     PreviewRequest,
 )
-from streammaxing.schema import admin as queries
-from streammaxing.schema.admin_history import guild_history
+from streammaxing.schema import guilds as queries
+from streammaxing.schema.history import guild_history
 from streammaxing.templating import (
     DEFAULT_TEMPLATE,
     SAMPLE_STREAM,

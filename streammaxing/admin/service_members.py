@@ -23,9 +23,9 @@ from streammaxing.admin.models import (
     UserUpsert,
 )
 from streammaxing.admin.service import AdminServices, require_guild, transaction
-from streammaxing.schema import admin_members as queries
-from streammaxing.schema.admin import get_guild
-from streammaxing.schema.admin_streamers import GuildStreamerRow, guild_streamer
+from streammaxing.schema import members as queries
+from streammaxing.schema.guild_streamers import GuildStreamerRow, guild_streamer
+from streammaxing.schema.guilds import get_guild
 
 log = structlog.get_logger(__name__)
 

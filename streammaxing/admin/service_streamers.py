@@ -17,14 +17,13 @@ from streammaxing.admin.models import (
 )
 from streammaxing.admin.service import AdminServices, require_guild, transaction
 from streammaxing.queues import Queue, Task
-from streammaxing.schema import admin_streamers as queries
-from streammaxing.schema.admin_members import lock_user
-from streammaxing.schema.admin_streamers import GuildStreamerRow
+from streammaxing.schema import guild_streamers as queries
+from streammaxing.schema.guild_streamers import GuildStreamerRow
+from streammaxing.schema.members import lock_user
 from streammaxing.schema.streamers import upsert_streamer
 from streammaxing.twitch.errors import TwitchError
 
 log = structlog.get_logger(__name__)
-
 
 
 @dataclass(frozen=True)
