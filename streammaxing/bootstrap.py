@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from psycopg import AsyncConnection
     from psycopg_pool import AsyncConnectionPool
 
-    from streammaxing.admin.service import AdminServices
+    from streammaxing.manage.services import ManageServices
     from streammaxing.twitch.client import HelixClient
 
     Pool = AsyncConnectionPool[AsyncConnection[Any]]
@@ -36,17 +36,16 @@ def helix(settings: Settings) -> HelixClient | None:
     return HelixClient(http, settings.twitch_client_id)
 
 
-def admin_services(settings: Settings, pool: Pool) -> AdminServices:
+def manage_services(settings: Settings, pool: Pool) -> ManageServices:
     import procrastinate
 
-    from streammaxing.admin.service import AdminServices
+    from streammaxing.manage.services import ManageServices
 
-    return AdminServices(
+    return ManageServices(
         pool=pool,
         # Jobs are deferred on the operation's own connection: this App is never opened.
         app=procrastinate.App(connector=procrastinate.PsycopgConnector()),
         helix=helix(settings),
-        api_token=settings.admin_api_token,
     )
 
 

@@ -14,10 +14,10 @@ from collections.abc import Callable
 import structlog
 
 from streammaxing.bootstrap import (
-    admin_services,
     build_runtime,
     check_worker_credentials,
     close_runtime,
+    manage_services,
 )
 from streammaxing.embedded_pg import EmbeddedPostgres, data_root, start_embedded
 from streammaxing.runtime import RUNTIME_KEY
@@ -74,10 +74,10 @@ def serve_ingest(settings: Settings, url: str, host: str, port: int) -> int:
         committer=GroupCommitter(pool),
         eventsub_secrets=settings.eventsub_secrets,
     )
-    admin = admin_services(settings, pool)
-    if admin.helix is not None:
-        state.on_shutdown.append(admin.helix.aclose)
-    app = create_app(state, extra_routes=api_routes(admin))
+    services = manage_services(settings, pool)
+    if services.helix is not None:
+        state.on_shutdown.append(services.helix.aclose)
+    app = create_app(state, extra_routes=api_routes(services, settings.admin_api_token))
     config = uvicorn.Config(
         app,
         host=host,
@@ -111,7 +111,7 @@ async def run_admin(settings: Settings, url: str, args: argparse.Namespace) -> i
     except PoolTimeout:
         print("streammaxing: the database does not answer", file=sys.stderr)
         return 1
-    services = admin_services(settings, pool)
+    services = manage_services(settings, pool)
     try:
         return await run_admin_command(args, services)
     finally:

@@ -1,4 +1,4 @@
-"""The admin API (`/api/v1`, SPEC §3) served by uvicorn on 127.0.0.1 over a real database.
+"""The admin API (`/api/v1`) served by uvicorn on 127.0.0.1 over a real database.
 
 The ingest app runs in the test's own event loop (so the Helix client it uses can be closed
 cleanly); the Twitch and Discord fakes are real HTTP servers in threads.
@@ -25,12 +25,12 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from streammaxing.admin.api import api_routes
-from streammaxing.admin.service import AdminServices
 from streammaxing.db import create_pool
 from streammaxing.discord.client import DiscordClient, build_http_client
 from streammaxing.ingest.app import create_app
 from streammaxing.ingest.enqueue import GroupCommitter
 from streammaxing.ingest.state import IngestState
+from streammaxing.manage.services import ManageServices
 from streammaxing.metrics import Metrics
 from streammaxing.templating import DEFAULT_TEMPLATE
 from streammaxing.twitch.client import HelixClient, build_helix_http_client
@@ -112,8 +112,8 @@ async def running_admin(
         eventsub_secrets=[b"unused-eventsub-secret"],
     )
     jobs = procrastinate.App(connector=procrastinate.PsycopgConnector())
-    services = AdminServices(pool=pool, app=jobs, helix=helix, api_token=token)
-    web = create_app(state, extra_routes=api_routes(services))
+    services = ManageServices(pool=pool, app=jobs, helix=helix)
+    web = create_app(state, extra_routes=api_routes(services, token))
     async with (
         serve(web) as url,
         httpx.AsyncClient(base_url=f"{url}/api/v1", headers=AUTH, timeout=10) as http,
@@ -914,8 +914,8 @@ class TestUsers:
             assert response.json()["message"] == f"user {USER} not found"
 
     async def test_erase_leaves_no_row_mentioning_the_user(self, dry_admin: Admin) -> None:
-        """The GDPR erase: afterwards no text or JSON column of any table holds the user id,
-        while other users' data is untouched."""
+        """The GDPR erase: afterwards no text or JSON column of any table holds the user id
+        (the audit trail included), while other users' data is untouched."""
         await add_guild(dry_admin)
         await configure(dry_admin)
         await dry_admin.http.put(
@@ -944,6 +944,7 @@ class TestUsers:
             "user_preferences.user_id",
             "dm_log.user_id",
             "dm_log.payload",
+            "audit_log.subject_user_id",
         }
         link = (await dry_admin.http.get(f"/guilds/{GUILD}/streamers/twitchdev")).json()
         assert link["added_by"] is None

@@ -1,7 +1,8 @@
-"""The admin operations on members: users, DM subscriptions and preferences.
+"""The operations on members: users, DM subscriptions and preferences.
 
-See `streammaxing.admin.service` for the conventions (one transaction each, typed models in
-and out, `streammaxing.admin.errors` for refusals).
+Conventions: `streammaxing.manage.guilds`. A user's own data (their user row, DM opt-ins,
+preferences, erasure) is theirs and the operator's alone; a guild's DM subscriber list is its
+managers'.
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ from typing import Any
 import structlog
 from psycopg import AsyncConnection
 
-from streammaxing.admin.errors import Conflict, NotFound
-from streammaxing.admin.models import (
+from streammaxing.manage import rules
+from streammaxing.manage.actor import Actor
+from streammaxing.manage.audit import Action, record
+from streammaxing.manage.errors import Conflict, NotFound
+from streammaxing.manage.models import (
     DmSubscriberOut,
     DmSubscriberPage,
     PageQuery,
@@ -22,8 +26,9 @@ from streammaxing.admin.models import (
     UserOut,
     UserUpsert,
 )
-from streammaxing.admin.service import AdminServices, require_guild, transaction
+from streammaxing.manage.services import ManageServices, transaction
 from streammaxing.schema import members as queries
+from streammaxing.schema.audit import forget_user
 from streammaxing.schema.guild_streamers import GuildStreamerRow, guild_streamer
 from streammaxing.schema.guilds import get_guild
 
@@ -39,16 +44,26 @@ async def _require_user(conn: AsyncConnection[Any], user_id: str) -> None:
 
 
 async def upsert_user(
-    services: AdminServices, user_id: str, body: UserUpsert
+    services: ManageServices, actor: Actor, user_id: str, body: UserUpsert
 ) -> tuple[UserOut, bool]:
     """Create the user or refresh its name and avatar; the flag says it was created."""
+    rules.require_self(actor, user_id)
     async with transaction(services) as conn:
         saved = await queries.upsert_user(conn, user_id, username=body.username, avatar=body.avatar)
-    log.info("admin_user_saved", user_id=user_id, created=saved.created)
+        await record(
+            conn,
+            actor,
+            Action.USER_SAVE,
+            guild_id=None,
+            subject_user_id=user_id,
+            detail={"created": saved.created},
+        )
+    log.info("user_saved", user_id=user_id, created=saved.created)
     return UserOut.model_validate(saved.user), saved.created
 
 
-async def get_user(services: AdminServices, user_id: str) -> UserOut:
+async def get_user(services: ManageServices, actor: Actor, user_id: str) -> UserOut:
+    rules.require_self(actor, user_id)
     async with services.pool.connection() as conn:
         row = await queries.get_user(conn, user_id)
     if row is None:
@@ -56,46 +71,66 @@ async def get_user(services: AdminServices, user_id: str) -> UserOut:
     return UserOut.model_validate(row)
 
 
-async def erase_user(services: AdminServices, user_id: str) -> None:
-    """Erase everything stored about the user (the seed's GDPR deletion)."""
+async def erase_user(services: ManageServices, actor: Actor, user_id: str) -> None:
+    """Erase everything stored about the user (the seed's GDPR deletion).
+
+    The audit trail keeps its rows but forgets the user: their id is cleared wherever it names
+    them as actor or subject, the erasure's own row included.
+    """
+    rules.require_self(actor, user_id)
     async with transaction(services) as conn:
+        await record(conn, actor, Action.USER_ERASE, guild_id=None, subject_user_id=user_id)
         if not await queries.erase_user(conn, user_id):
             raise NotFound(f"user {user_id} not found")
-    log.info("admin_user_erased", user_id=user_id)
+        await forget_user(conn, user_id)
+    log.info("user_erased", user_id=user_id)
 
 
 # -- DM subscribers --------------------------------------------------------------------------
 
 
 async def subscribe(
-    services: AdminServices, guild_id: str, user_id: str
+    services: ManageServices, actor: Actor, guild_id: str, user_id: str
 ) -> tuple[DmSubscriberOut, bool]:
-    """Opt the user in to the guild's personal alerts; the flag says it is a new subscription."""
+    """Opt the user in to the guild's personal alerts (a member, for themselves); the flag says
+    it is a new subscription."""
+    rules.require_self(actor, user_id)
     async with transaction(services) as conn:
-        await require_guild(conn, guild_id)
+        await rules.require_member(conn, actor, guild_id)
         await _require_user(conn, user_id)
         created = await queries.subscribe(conn, guild_id, user_id)
         row = await queries.get_subscriber(conn, guild_id, user_id)
+        await record(
+            conn,
+            actor,
+            Action.DM_SUBSCRIBE,
+            guild_id=guild_id,
+            subject_user_id=user_id,
+            detail={"created": created},
+        )
     if row is None:
         raise Conflict(f"user {user_id} was unsubscribed concurrently")
-    log.info("admin_dm_subscribed", guild_id=guild_id, user_id=user_id, created=created)
+    log.info("dm_subscribed", guild_id=guild_id, user_id=user_id, created=created)
     return DmSubscriberOut.model_validate(row), created
 
 
-async def unsubscribe(services: AdminServices, guild_id: str, user_id: str) -> None:
+async def unsubscribe(services: ManageServices, actor: Actor, guild_id: str, user_id: str) -> None:
+    """Opt the user out of the guild's personal alerts (a member, for themselves)."""
+    rules.require_self(actor, user_id)
     async with transaction(services) as conn:
-        await require_guild(conn, guild_id)
+        await rules.require_member(conn, actor, guild_id)
         if not await queries.unsubscribe(conn, guild_id, user_id):
             raise NotFound(f"user {user_id} is not subscribed to guild {guild_id}")
-    log.info("admin_dm_unsubscribed", guild_id=guild_id, user_id=user_id)
+        await record(conn, actor, Action.DM_UNSUBSCRIBE, guild_id=guild_id, subject_user_id=user_id)
+    log.info("dm_unsubscribed", guild_id=guild_id, user_id=user_id)
 
 
 async def list_subscribers(
-    services: AdminServices, guild_id: str, query: PageQuery
+    services: ManageServices, actor: Actor, guild_id: str, query: PageQuery
 ) -> DmSubscriberPage:
-    """A page of the guild's subscribers in user id order."""
+    """A page of the guild's subscribers in user id order, for its managers."""
     async with transaction(services) as conn:
-        await require_guild(conn, guild_id)
+        await rules.require_manager(conn, actor, guild_id)
         rows = await queries.list_subscribers(
             conn, guild_id, after=query.after, limit=query.limit + 1
         )
@@ -110,8 +145,9 @@ async def list_subscribers(
 # -- preferences -----------------------------------------------------------------------------
 
 
-async def list_preferences(services: AdminServices, user_id: str) -> PreferenceList:
+async def list_preferences(services: ManageServices, actor: Actor, user_id: str) -> PreferenceList:
     """Every streamer of every guild the user subscribed to, with the effective on/off."""
+    rules.require_self(actor, user_id)
     async with transaction(services) as conn:
         await _require_user(conn, user_id)
         rows = await queries.user_preferences(conn, user_id)
@@ -119,11 +155,13 @@ async def list_preferences(services: AdminServices, user_id: str) -> PreferenceL
 
 
 async def _preference_target(
-    conn: AsyncConnection[Any], user_id: str, guild_id: str, streamer: str
+    conn: AsyncConnection[Any], actor: Actor, user_id: str, guild_id: str, streamer: str
 ) -> tuple[str, GuildStreamerRow]:
-    """(guild name, link) for a preference; every part must exist and the guild track it."""
+    """(guild name, link) for a preference: the actor is the user (or the operator) and a
+    member of the guild, every part exists and the guild tracks the streamer."""
+    rules.require_self(actor, user_id)
+    await rules.require_member(conn, actor, guild_id)
     await _require_user(conn, user_id)
-    await require_guild(conn, guild_id)
     guild = await get_guild(conn, guild_id)
     link = await guild_streamer(conn, guild_id, streamer)
     if guild is None or link is None:
@@ -132,16 +170,29 @@ async def _preference_target(
 
 
 async def set_preference(
-    services: AdminServices, user_id: str, guild_id: str, streamer: str, body: PreferenceSet
+    services: ManageServices,
+    actor: Actor,
+    user_id: str,
+    guild_id: str,
+    streamer: str,
+    body: PreferenceSet,
 ) -> PreferenceOut:
     """Turn one streamer's DMs from one guild off (mute) or explicitly on for the user."""
     async with transaction(services) as conn:
-        guild_name, link = await _preference_target(conn, user_id, guild_id, streamer)
+        guild_name, link = await _preference_target(conn, actor, user_id, guild_id, streamer)
         await queries.set_preference(
             conn, user_id, guild_id, link.streamer_id, enabled=body.enabled
         )
+        await record(
+            conn,
+            actor,
+            Action.PREFERENCE_SET,
+            guild_id=guild_id,
+            subject_user_id=user_id,
+            detail={"broadcaster_id": link.broadcaster_id, "enabled": body.enabled},
+        )
     log.info(
-        "admin_preference_set",
+        "preference_set",
         user_id=user_id,
         guild_id=guild_id,
         streamer_id=str(link.streamer_id),
@@ -159,14 +210,22 @@ async def set_preference(
 
 
 async def clear_preference(
-    services: AdminServices, user_id: str, guild_id: str, streamer: str
+    services: ManageServices, actor: Actor, user_id: str, guild_id: str, streamer: str
 ) -> None:
     """Forget the user's choice: back to the default (on). Clearing twice is not an error."""
     async with transaction(services) as conn:
-        _, link = await _preference_target(conn, user_id, guild_id, streamer)
+        _, link = await _preference_target(conn, actor, user_id, guild_id, streamer)
         cleared = await queries.clear_preference(conn, user_id, guild_id, link.streamer_id)
+        await record(
+            conn,
+            actor,
+            Action.PREFERENCE_CLEAR,
+            guild_id=guild_id,
+            subject_user_id=user_id,
+            detail={"broadcaster_id": link.broadcaster_id, "existed": cleared},
+        )
     log.info(
-        "admin_preference_cleared",
+        "preference_cleared",
         user_id=user_id,
         guild_id=guild_id,
         streamer_id=str(link.streamer_id),
