@@ -205,7 +205,7 @@ OPERATIONS: Final[tuple[AnyOperation, ...]] = (
     Operation("GET", _GUILD + "/history", "guildHistory", "A guild's recent announcements",
               "history", _history, HistoryQuery, NoBody,
               {200: Response("Newest first.", HistoryOut)}, _MISSING),
-    Operation("GET", _GUILD + "/audit", "guildAudit", "Who changed what in a guild", "history",
+    Operation("GET", _GUILD + "/audit", "guildAudit", "Who changed what in a guild", "audit",
               _audit, AuditQuery, NoBody, {200: Response("Newest first.", AuditPage)},
               description="One entry per change: who acted (the operator or a Discord user), "
               "from which surface (api, cli, dashboard, discord, system), what they did and a "

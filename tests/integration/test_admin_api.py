@@ -7,6 +7,7 @@ cleanly); the Twitch and Discord fakes are real HTTP servers in threads.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -1115,6 +1116,49 @@ class TestHistory:
         await add_guild(dry_admin)
         response = await dry_admin.http.get(f"/guilds/{GUILD}/history", params={"limit": 500})
         assert issue_paths(response) == ["query.limit"]
+
+
+class TestAudit:
+    async def test_every_write_is_in_the_guilds_trail(self, dry_admin: Admin) -> None:
+        """Each write through the API leaves one entry naming the operator and the `api`
+        surface; reads leave none; the trail pages newest first with `before`."""
+        await add_guild(dry_admin)
+        await configure(dry_admin)
+        await track(dry_admin, login="twitchdev", broadcaster_id=BROADCASTER)
+        await dry_admin.http.get(f"/guilds/{GUILD}/config")
+        await dry_admin.http.get(f"/guilds/{GUILD}/streamers")
+        first = (await dry_admin.http.get(f"/guilds/{GUILD}/audit", params={"limit": 2})).json()
+        assert [
+            (e["action"], e["actor_kind"], e["actor_user_id"], e["surface"]) for e in first["items"]
+        ] == [
+            ("streamer.track", "operator", None, "api"),
+            ("config.set", "operator", None, "api"),
+        ]
+        assert first["items"][0]["detail"] == {"broadcaster_id": BROADCASTER, "login": "twitchdev"}
+        rest = await dry_admin.http.get(
+            f"/guilds/{GUILD}/audit", params={"before": first["next_cursor"]}
+        )
+        assert [e["action"] for e in rest.json()["items"]] == ["guild.save"]
+        assert rest.json()["next_cursor"] is None
+
+    async def test_a_config_entry_never_holds_the_template(self, dry_admin: Admin) -> None:
+        """Setting a template records which fields changed, not their content."""
+        await add_guild(dry_admin)
+        template = {"content": "secret-looking words {streamer_login}"}
+        await configure(dry_admin, message_template=template)
+        items = (await dry_admin.http.get(f"/guilds/{GUILD}/audit")).json()["items"]
+        assert items[0]["detail"] == {"fields": ["channel_id", "message_template"], "created": True}
+        assert "secret-looking" not in json.dumps(items)
+
+    async def test_unknown_guild_has_an_empty_trail_and_bad_cursor_is_422(
+        self, dry_admin: Admin
+    ) -> None:
+        """The operator may read the trail of any guild id (a deleted guild's stays), so an
+        unknown one is an empty page; `before` must be a positive entry id."""
+        empty = await dry_admin.http.get(f"/guilds/{GUILD}/audit")
+        assert empty.json() == {"items": [], "next_cursor": None}
+        response = await dry_admin.http.get(f"/guilds/{GUILD}/audit", params={"before": 0})
+        assert issue_paths(response) == ["query.before"]
 
 
 class TestDatabaseDown:

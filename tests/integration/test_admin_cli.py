@@ -442,3 +442,35 @@ class TestHistoryVerb:
         table = (await dry_cli.ok("history", GUILD)).splitlines()
         assert table[0].split()[:3] == ["id", "broadcaster_id", "streamer_login"]
         assert len(table) == 3
+
+
+class TestAuditVerb:
+    async def test_audit_lists_changes_newest_first(self, dry_cli: Cli) -> None:
+        """`audit GUILD` shows who changed what from the CLI, newest first; `--limit` and
+        `--before` page through it; as JSON it carries `next_cursor`."""
+        await dry_cli.ok("guild", "add", GUILD, "--name", "Speedrunners")
+        await dry_cli.ok("config", "set", GUILD, "--channel", CHANNEL)
+        await dry_cli.ok("streamer", "track", GUILD, "twitchdev", "--broadcaster-id", BROADCASTER)
+        page = await dry_cli.json("audit", GUILD, "--limit", "2")
+        assert [(e["action"], e["actor_kind"], e["surface"]) for e in page["items"]] == [
+            ("streamer.track", "operator", "cli"),
+            ("config.set", "operator", "cli"),
+        ]
+        assert page["items"][1]["detail"] == {"fields": ["channel_id"], "created": True}
+        rest = await dry_cli.json("audit", GUILD, "--before", str(page["next_cursor"]))
+        assert [e["action"] for e in rest["items"]] == ["guild.save"]
+        assert rest["next_cursor"] is None
+        table = (await dry_cli.ok("audit", GUILD)).splitlines()
+        assert table[0].split()[:3] == ["id", "occurred_at", "actor_kind"]
+        assert len(table) == 1 + 3 + 1  # header, three rows, the next_cursor line
+
+    async def test_audit_of_a_deleted_guild_stays(self, dry_cli: Cli) -> None:
+        """The operator still reads the trail of a guild deleted since; a limit outside
+        1..200 is bad input (exit 2)."""
+        await dry_cli.ok("guild", "add", GUILD, "--name", "Speedrunners")
+        await dry_cli.ok("guild", "delete", GUILD)
+        trail = await dry_cli.json("audit", GUILD)
+        assert [e["action"] for e in trail["items"]] == ["guild.delete", "guild.save"]
+        code, _, err = await dry_cli("audit", GUILD, "--limit", "0")
+        assert code == 2
+        assert "limit" in err
