@@ -5,7 +5,8 @@
 - `build_runtime` / `close_runtime`: what a worker (and `run-job`) hands its tasks.
 - `worker_options`: how every worker runs its jobs (the job middleware, the runtime).
 - `build_ingest`: the ingest's Starlette app, with the admin API, ready for uvicorn.
-- `admin_services`: what the admin operations need.
+- `manage_services`: what the operations (admin API, CLI verbs, and later the dashboard and
+  slash commands) need.
 
 `streammaxing.commands` only runs what is built here. Nothing here runs at import time; the
 component imports are inside the functions, so a command that needs none of them (`trigger`)
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
     from starlette.applications import Starlette
 
-    from streammaxing.admin.service import AdminServices
+    from streammaxing.manage.services import ManageServices
     from streammaxing.twitch.client import HelixClient
 
     Pool = AsyncConnectionPool[AsyncConnection[Any]]
@@ -73,15 +74,15 @@ def helix(settings: Settings) -> HelixClient | None:
     return HelixClient(http, settings.twitch_client_id)
 
 
-def admin_services(settings: Settings, pool: Pool) -> AdminServices:
-    from streammaxing.admin.service import AdminServices
+def manage_services(settings: Settings, pool: Pool) -> ManageServices:
+    """What the operations need: the pool, the App jobs are deferred through, Helix."""
+    from streammaxing.manage.services import ManageServices
 
-    return AdminServices(
+    return ManageServices(
         pool=pool,
         # Jobs are deferred on the operation's own connection: this App is never opened.
         app=task_app(schedule=False),
         helix=helix(settings),
-        api_token=settings.admin_api_token,
     )
 
 
@@ -151,7 +152,7 @@ def build_ingest(settings: Settings, url: str) -> Starlette:
         committer=GroupCommitter(pool),
         eventsub_secrets=settings.eventsub_secrets,
     )
-    admin = admin_services(settings, pool)
-    if admin.helix is not None:
-        state.on_shutdown.append(admin.helix.aclose)
-    return create_app(state, extra_routes=api_routes(admin))
+    services = manage_services(settings, pool)
+    if services.helix is not None:
+        state.on_shutdown.append(services.helix.aclose)
+    return create_app(state, extra_routes=api_routes(services, settings.admin_api_token))

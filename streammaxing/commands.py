@@ -14,11 +14,11 @@ from collections.abc import Callable
 import structlog
 
 from streammaxing.bootstrap import (
-    admin_services,
     build_ingest,
     build_runtime,
     check_worker_credentials,
     close_runtime,
+    manage_services,
     worker_options,
 )
 from streammaxing.embedded_pg import EmbeddedPostgres, data_root, start_embedded
@@ -100,7 +100,7 @@ async def run_admin(settings: Settings, url: str, args: argparse.Namespace) -> i
     except PoolTimeout:
         print("streammaxing: the database does not answer", file=sys.stderr)
         return 1
-    services = admin_services(settings, pool)
+    services = manage_services(settings, pool)
     try:
         return await run_admin_command(args, services)
     finally:

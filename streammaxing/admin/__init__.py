@@ -1,6 +1,6 @@
-"""Administration: the guild/streamer/member operations, their JSON API and their CLI verbs.
+"""The operator's surfaces over `streammaxing.manage`: the JSON API and the CLI verbs.
 
-`service*` modules hold the operations (one transaction each); `api` serves them under
-``/api/v1`` with an OpenAPI document (`openapi`) built from the same `models`; `cli` exposes the
-same operations as ``streammaxing`` verbs.
+`api` serves the operations under ``/api/v1`` with an OpenAPI document (`openapi`) built from
+the operation table (`operations`, `routing`); `cli` exposes the same operations as
+``streammaxing`` verbs. Both act as the operator, naming their surface (``api``, ``cli``).
 """

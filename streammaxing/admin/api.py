@@ -1,10 +1,11 @@
-"""The admin JSON API under ``/api/v1``: Starlette routes over the admin operations.
+"""The admin JSON API under ``/api/v1``: Starlette routes over the operations, as the operator.
 
 Every route, the OpenAPI document included, needs ``Authorization: Bearer $ADMIN_API_TOKEN``
-(compared in constant time; a refusal never says what was wrong). Path, query and body are
-validated with the operation's models and every problem is reported at once as 422 with its
-path (``body.channel_id``, ``query.limit``, ``path.guild_id``); the service's refusals map to
-404 / 409 / 422 / 502, and a database that cannot be reached to 503.
+(compared in constant time; a refusal never says what was wrong); a request that passes acts as
+the operator from the ``api`` surface. Path, query and body are validated with the operation's
+models and every problem is reported at once as 422 with its path (``body.channel_id``,
+``query.limit``, ``path.guild_id``); the operations' refusals map to 403 / 404 / 409 / 422 /
+502, and a database that cannot be reached to 503.
 """
 
 from __future__ import annotations
@@ -22,29 +23,36 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from streammaxing.admin.errors import (
-    AdminError,
+from streammaxing.admin.api_models import ErrorOut, IssueOut, NoBody
+from streammaxing.admin.openapi import API_PREFIX, openapi_document
+from streammaxing.admin.operations import OPERATIONS
+from streammaxing.admin.routing import PATH_PARAMETERS, AnyOperation, PathArgs
+from streammaxing.manage.actor import Operator, Surface
+from streammaxing.manage.errors import (
     Conflict,
     FieldIssue,
+    Forbidden,
     Invalid,
+    ManageError,
     NotFound,
     UpstreamUnavailable,
     issues_from_validation,
 )
-from streammaxing.admin.models import ErrorOut, IssueOut, NoBody
-from streammaxing.admin.openapi import API_PREFIX, openapi_document
-from streammaxing.admin.operations import OPERATIONS
-from streammaxing.admin.routing import PATH_PARAMETERS, AnyOperation, PathArgs
-from streammaxing.admin.service import AdminServices
+from streammaxing.manage.services import ManageServices
 
-__all__ = ["API_PREFIX", "OPENAPI_PATH", "api_routes"]
+__all__ = ["API_ACTOR", "API_PREFIX", "OPENAPI_PATH", "api_routes", "error_response"]
 
 log = structlog.get_logger(__name__)
 
 OPENAPI_PATH: Final = API_PREFIX + "/openapi.json"
 MAX_BODY_BYTES: Final = 1024 * 1024
+#: Who every authorized request acts as.
+API_ACTOR: Final = Operator(surface=Surface.API)
 
-_STATUS: Final[dict[type[AdminError], tuple[int, str]]] = {
+# `Forbidden` is never raised for the operator, so no response of this API is a 403 today; the
+# mapping is here so that an operation refusing anyway answers 403 rather than 500.
+_STATUS: Final[dict[type[ManageError], tuple[int, str]]] = {
+    Forbidden: (403, "forbidden"),
     NotFound: (404, "not_found"),
     Conflict: (409, "conflict"),
     Invalid: (422, "invalid"),
@@ -98,7 +106,8 @@ def _unauthorized() -> Response:
     return _json(401, body, headers={"WWW-Authenticate": "Bearer"})
 
 
-def _admin_error(error: AdminError) -> Response:
+def error_response(error: ManageError) -> Response:
+    """The JSON error answer for an operation's refusal."""
     status, code = next(
         (mapped for cls, mapped in _STATUS.items() if isinstance(error, cls)), (500, "error")
     )
@@ -154,22 +163,22 @@ def _prefixed(error: Invalid) -> Invalid:
     return Invalid(FieldIssue(f"body.{issue.path}", issue.message) for issue in error.issues)
 
 
-def _endpoint(services: AdminServices, guard: BearerGuard, operation: AnyOperation) -> Endpoint:
+def _endpoint(services: ManageServices, guard: BearerGuard, operation: AnyOperation) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         if not guard.allows(request):
             return _unauthorized()
         try:
             path, query, body = await _inputs(operation, request)
         except Invalid as error:
-            return _admin_error(error)
+            return error_response(error)
         except _BodyTooLargeError:
             return _error(413, "too_large", f"the body exceeds {MAX_BODY_BYTES} bytes")
         try:
-            reply = await operation.handler(services, path, query, body)
+            reply = await operation.handler(services, API_ACTOR, path, query, body)
         except Invalid as error:
-            return _admin_error(_prefixed(error))
-        except AdminError as error:
-            return _admin_error(error)
+            return error_response(_prefixed(error))
+        except ManageError as error:
+            return error_response(error)
         except (PoolTimeout, psycopg.OperationalError) as error:
             log.warning(
                 "admin_database_unavailable",
@@ -192,10 +201,11 @@ def _by_method(endpoints: dict[str, Endpoint]) -> Endpoint:
     return endpoint
 
 
-def api_routes(services: AdminServices) -> list[BaseRoute]:
-    """The ``/api/v1`` routes, for ``create_app(state, extra_routes=api_routes(services))``."""
-    guard = BearerGuard(services.api_token)
-    if services.api_token is None:
+def api_routes(services: ManageServices, token: SecretStr | None) -> list[BaseRoute]:
+    """The ``/api/v1`` routes, for ``create_app(state, extra_routes=api_routes(...))``; every
+    request must carry ``token`` (None: every request is refused)."""
+    guard = BearerGuard(token)
+    if token is None:
         log.warning("admin_api_disabled", reason="ADMIN_API_TOKEN is not set")
     document = openapi_document(OPERATIONS)
 

@@ -1,9 +1,10 @@
 """Admin verbs for the ``streammaxing`` command line, 1:1 with the admin API's operations.
 
 ``add_admin_commands(subparsers)`` adds ``guild``, ``config``, ``streamer``, ``user``, ``dm``,
-``prefs`` and ``history``; ``run_admin_command(args, services)`` runs the verb parsed and
-returns the exit code: 0 done, 1 not found / conflict / Twitch or database unavailable, 2 bad
-input. Results go to stdout (a short summary, or JSON with ``--json``), errors to stderr.
+``prefs``, ``history`` and ``audit``; ``run_admin_command(args, services)`` runs the verb parsed,
+as the operator from the ``cli`` surface, and returns the exit code: 0 done, 1 forbidden / not
+found / conflict / Twitch or database unavailable, 2 bad input. Results go to stdout (a short
+summary, or JSON with ``--json``), errors to stderr.
 """
 
 from __future__ import annotations
@@ -19,16 +20,18 @@ from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from streammaxing.admin import cli_actions as actions
-from streammaxing.admin.errors import AdminError, Invalid, issues_from_validation
-from streammaxing.admin.models import PreviewOut, Snowflake, StreamerRef
-from streammaxing.admin.service import AdminServices
+from streammaxing.manage.errors import Invalid, ManageError, issues_from_validation
+from streammaxing.manage.models import PreviewOut, Snowflake, StreamerRef
+from streammaxing.manage.services import ManageServices
 
 __all__ = ["ADMIN_COMMANDS", "add_admin_commands", "is_admin_command", "run_admin_command"]
 
 #: The top-level commands this module adds.
-ADMIN_COMMANDS: Final = frozenset({"guild", "config", "streamer", "user", "dm", "prefs", "history"})
+ADMIN_COMMANDS: Final = frozenset(
+    {"guild", "config", "streamer", "user", "dm", "prefs", "history", "audit"}
+)
 
-Action = Callable[[argparse.Namespace, AdminServices], Awaitable[actions.Outcome]]
+Action = Callable[[argparse.Namespace, ManageServices], Awaitable[actions.Outcome]]
 # argparse has no public name for the object `add_subparsers()` returns.
 Subparsers = argparse._SubParsersAction
 
@@ -206,6 +209,12 @@ def add_admin_commands(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
     history.add_argument("--limit", type=int, help="how many (1-200, default 50)")
     history.add_argument("--json", action="store_true", help="print the result as JSON")
     history.set_defaults(admin_action=actions.history)
+    trail = subparsers.add_parser("audit", help="who changed what in a guild, newest first")
+    trail.add_argument("guild_id", type=_snowflake)
+    trail.add_argument("--limit", type=int, help="how many (1-200, default 50)")
+    trail.add_argument("--before", type=int, help="continue below this entry id (next_cursor)")
+    trail.add_argument("--json", action="store_true", help="print the result as JSON")
+    trail.set_defaults(admin_action=actions.audit_trail)
 
 
 def is_admin_command(args: argparse.Namespace) -> bool:
@@ -256,7 +265,7 @@ def _print_result(result: BaseModel | None, out: TextIO) -> None:
         print(result.model_dump_json(indent=2), file=out)
 
 
-async def run_admin_command(args: argparse.Namespace, services: AdminServices) -> int:
+async def run_admin_command(args: argparse.Namespace, services: ManageServices) -> int:
     """Run the admin verb ``args`` holds; print its result; return the exit code."""
     action: Action = args.admin_action
     try:
@@ -267,7 +276,7 @@ async def run_admin_command(args: argparse.Namespace, services: AdminServices) -
     except Invalid as error:
         _report(error)
         return 2
-    except AdminError as error:
+    except ManageError as error:
         print(f"streammaxing: {error}", file=sys.stderr)
         return 1
     except (PoolTimeout, psycopg.OperationalError) as error:

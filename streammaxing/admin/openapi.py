@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from streammaxing import __version__
-from streammaxing.admin.models import ErrorOut
+from streammaxing.admin.api_models import ErrorOut
 from streammaxing.admin.routing import PATH_PARAMETERS, AnyOperation
 
 API_PREFIX: Final = "/api/v1"

@@ -1,11 +1,17 @@
-"""The admin API's operations: each one a thin handler over the service and its description."""
+"""The admin API's operations: each one a thin handler over `streammaxing.manage` and its
+description."""
 
 from __future__ import annotations
 
 from typing import Final
 
-from streammaxing.admin import service, service_members, service_streamers
-from streammaxing.admin.models import (
+from streammaxing.admin.api_models import NoBody, NoQuery
+from streammaxing.admin.routing import AnyOperation, Operation, PathArgs, Reply, Response
+from streammaxing.manage import audit, guilds, members, streamers
+from streammaxing.manage.actor import Actor
+from streammaxing.manage.models import (
+    AuditPage,
+    AuditQuery,
     DmSubscriberOut,
     DmSubscriberPage,
     GuildConfigOut,
@@ -17,8 +23,6 @@ from streammaxing.admin.models import (
     GuildUpsert,
     HistoryOut,
     HistoryQuery,
-    NoBody,
-    NoQuery,
     PageQuery,
     PreferenceList,
     PreferenceOut,
@@ -30,8 +34,7 @@ from streammaxing.admin.models import (
     UserOut,
     UserUpsert,
 )
-from streammaxing.admin.routing import AnyOperation, Operation, PathArgs, Reply, Response
-from streammaxing.admin.service import AdminServices
+from streammaxing.manage.services import ManageServices
 
 _MISSING = {404: "The guild, user or streamer named does not exist (or is not linked)."}
 _WRITE = {**_MISSING, 409: "The change conflicts with the current state or a concurrent change."}
@@ -51,108 +54,120 @@ def _status(created: bool) -> int:
 # -- guilds ----------------------------------------------------------------------------------
 
 
-async def _list_guilds(s: AdminServices, _: PathArgs, q: PageQuery, __: NoBody) -> Reply:
-    return Reply(200, await service.list_guilds(s, q))
+async def _list_guilds(s: ManageServices, a: Actor, _: PathArgs, q: PageQuery, __: NoBody) -> Reply:
+    return Reply(200, await guilds.list_guilds(s, a, q))
 
 
-async def _put_guild(s: AdminServices, p: PathArgs, _: NoQuery, b: GuildUpsert) -> Reply:
-    guild, created = await service.upsert_guild(s, p["guild_id"], b)
+async def _put_guild(s: ManageServices, a: Actor, p: PathArgs, _: NoQuery, b: GuildUpsert) -> Reply:
+    guild, created = await guilds.upsert_guild(s, a, p["guild_id"], b)
     return Reply(_status(created), guild)
 
 
-async def _get_guild(s: AdminServices, p: PathArgs, _: NoQuery, __: NoBody) -> Reply:
-    return Reply(200, await service.get_guild(s, p["guild_id"]))
+async def _get_guild(s: ManageServices, a: Actor, p: PathArgs, _: NoQuery, __: NoBody) -> Reply:
+    return Reply(200, await guilds.get_guild(s, a, p["guild_id"]))
 
 
-async def _delete_guild(s: AdminServices, p: PathArgs, _: NoQuery, __: NoBody) -> Reply:
-    await service.delete_guild(s, p["guild_id"])
+async def _delete_guild(s: ManageServices, a: Actor, p: PathArgs, _: NoQuery, __: NoBody) -> Reply:
+    await guilds.delete_guild(s, a, p["guild_id"])
     return Reply(204)
 
 
-async def _get_config(s: AdminServices, p: PathArgs, _: NoQuery, __: NoBody) -> Reply:
-    return Reply(200, await service.get_config(s, p["guild_id"]))
+async def _get_config(s: ManageServices, a: Actor, p: PathArgs, _: NoQuery, __: NoBody) -> Reply:
+    return Reply(200, await guilds.get_config(s, a, p["guild_id"]))
 
 
-async def _put_config(s: AdminServices, p: PathArgs, _: NoQuery, b: GuildConfigUpdate) -> Reply:
-    config, created = await service.set_config(s, p["guild_id"], b)
+async def _put_config(
+    s: ManageServices, a: Actor, p: PathArgs, _: NoQuery, b: GuildConfigUpdate
+) -> Reply:
+    config, created = await guilds.set_config(s, a, p["guild_id"], b)
     return Reply(_status(created), config)
 
 
-async def _preview(s: AdminServices, p: PathArgs, _: NoQuery, b: PreviewRequest) -> Reply:
-    return Reply(200, await service.preview(s, p["guild_id"], b))
+async def _preview(
+    s: ManageServices, a: Actor, p: PathArgs, _: NoQuery, b: PreviewRequest
+) -> Reply:
+    return Reply(200, await guilds.preview(s, a, p["guild_id"], b))
 
 
-async def _history(s: AdminServices, p: PathArgs, q: HistoryQuery, _: NoBody) -> Reply:
-    return Reply(200, await service.history(s, p["guild_id"], q))
+async def _history(s: ManageServices, a: Actor, p: PathArgs, q: HistoryQuery, _: NoBody) -> Reply:
+    return Reply(200, await guilds.history(s, a, p["guild_id"], q))
+
+
+async def _audit(s: ManageServices, a: Actor, p: PathArgs, q: AuditQuery, _: NoBody) -> Reply:
+    return Reply(200, await audit.audit_trail(s, a, p["guild_id"], q))
 
 
 # -- streamers -------------------------------------------------------------------------------
 
 
-async def _list_streamers(s: AdminServices, p: PathArgs, _: NoQuery, __: NoBody) -> Reply:
-    return Reply(200, await service_streamers.list_streamers(s, p["guild_id"]))
+async def _list_streamers(
+    s: ManageServices, a: Actor, p: PathArgs, _: NoQuery, __: NoBody
+) -> Reply:
+    return Reply(200, await streamers.list_streamers(s, a, p["guild_id"]))
 
 
-async def _track(s: AdminServices, p: PathArgs, _: NoQuery, b: StreamerAdd) -> Reply:
-    return Reply(201, await service_streamers.track_streamer(s, p["guild_id"], b))
+async def _track(s: ManageServices, a: Actor, p: PathArgs, _: NoQuery, b: StreamerAdd) -> Reply:
+    return Reply(201, await streamers.track_streamer(s, a, p["guild_id"], b))
 
 
-async def _get_streamer(s: AdminServices, p: PathArgs, _: NoQuery, __: NoBody) -> Reply:
-    return Reply(200, await service_streamers.get_streamer(s, p["guild_id"], p["streamer"]))
+async def _get_streamer(s: ManageServices, a: Actor, p: PathArgs, _: NoQuery, __: NoBody) -> Reply:
+    return Reply(200, await streamers.get_streamer(s, a, p["guild_id"], p["streamer"]))
 
 
-async def _update(s: AdminServices, p: PathArgs, _: NoQuery, b: StreamerUpdate) -> Reply:
+async def _update(s: ManageServices, a: Actor, p: PathArgs, _: NoQuery, b: StreamerUpdate) -> Reply:
     guild_id, streamer = p["guild_id"], p["streamer"]
-    return Reply(200, await service_streamers.update_streamer(s, guild_id, streamer, b))
+    return Reply(200, await streamers.update_streamer(s, a, guild_id, streamer, b))
 
 
-async def _untrack(s: AdminServices, p: PathArgs, _: NoQuery, __: NoBody) -> Reply:
-    await service_streamers.untrack_streamer(s, p["guild_id"], p["streamer"])
+async def _untrack(s: ManageServices, a: Actor, p: PathArgs, _: NoQuery, __: NoBody) -> Reply:
+    await streamers.untrack_streamer(s, a, p["guild_id"], p["streamer"])
     return Reply(204)
 
 
 # -- members ---------------------------------------------------------------------------------
 
 
-async def _subscribers(s: AdminServices, p: PathArgs, q: PageQuery, _: NoBody) -> Reply:
-    return Reply(200, await service_members.list_subscribers(s, p["guild_id"], q))
+async def _subscribers(s: ManageServices, a: Actor, p: PathArgs, q: PageQuery, _: NoBody) -> Reply:
+    return Reply(200, await members.list_subscribers(s, a, p["guild_id"], q))
 
 
-async def _subscribe(s: AdminServices, p: PathArgs, _: NoQuery, __: NoBody) -> Reply:
-    subscriber, created = await service_members.subscribe(s, p["guild_id"], p["user_id"])
+async def _subscribe(s: ManageServices, a: Actor, p: PathArgs, _: NoQuery, __: NoBody) -> Reply:
+    subscriber, created = await members.subscribe(s, a, p["guild_id"], p["user_id"])
     return Reply(_status(created), subscriber)
 
 
-async def _unsubscribe(s: AdminServices, p: PathArgs, _: NoQuery, __: NoBody) -> Reply:
-    await service_members.unsubscribe(s, p["guild_id"], p["user_id"])
+async def _unsubscribe(s: ManageServices, a: Actor, p: PathArgs, _: NoQuery, __: NoBody) -> Reply:
+    await members.unsubscribe(s, a, p["guild_id"], p["user_id"])
     return Reply(204)
 
 
-async def _put_user(s: AdminServices, p: PathArgs, _: NoQuery, b: UserUpsert) -> Reply:
-    user, created = await service_members.upsert_user(s, p["user_id"], b)
+async def _put_user(s: ManageServices, a: Actor, p: PathArgs, _: NoQuery, b: UserUpsert) -> Reply:
+    user, created = await members.upsert_user(s, a, p["user_id"], b)
     return Reply(_status(created), user)
 
 
-async def _get_user(s: AdminServices, p: PathArgs, _: NoQuery, __: NoBody) -> Reply:
-    return Reply(200, await service_members.get_user(s, p["user_id"]))
+async def _get_user(s: ManageServices, a: Actor, p: PathArgs, _: NoQuery, __: NoBody) -> Reply:
+    return Reply(200, await members.get_user(s, a, p["user_id"]))
 
 
-async def _erase_user(s: AdminServices, p: PathArgs, _: NoQuery, __: NoBody) -> Reply:
-    await service_members.erase_user(s, p["user_id"])
+async def _erase_user(s: ManageServices, a: Actor, p: PathArgs, _: NoQuery, __: NoBody) -> Reply:
+    await members.erase_user(s, a, p["user_id"])
     return Reply(204)
 
 
-async def _preferences(s: AdminServices, p: PathArgs, _: NoQuery, __: NoBody) -> Reply:
-    return Reply(200, await service_members.list_preferences(s, p["user_id"]))
+async def _preferences(s: ManageServices, a: Actor, p: PathArgs, _: NoQuery, __: NoBody) -> Reply:
+    return Reply(200, await members.list_preferences(s, a, p["user_id"]))
 
 
-async def _set_pref(s: AdminServices, p: PathArgs, _: NoQuery, b: PreferenceSet) -> Reply:
+async def _set_pref(
+    s: ManageServices, a: Actor, p: PathArgs, _: NoQuery, b: PreferenceSet
+) -> Reply:
     user_id, guild_id, streamer = p["user_id"], p["guild_id"], p["streamer"]
-    return Reply(200, await service_members.set_preference(s, user_id, guild_id, streamer, b))
+    return Reply(200, await members.set_preference(s, a, user_id, guild_id, streamer, b))
 
 
-async def _clear_pref(s: AdminServices, p: PathArgs, _: NoQuery, __: NoBody) -> Reply:
-    await service_members.clear_preference(s, p["user_id"], p["guild_id"], p["streamer"])
+async def _clear_pref(s: ManageServices, a: Actor, p: PathArgs, _: NoQuery, __: NoBody) -> Reply:
+    await members.clear_preference(s, a, p["user_id"], p["guild_id"], p["streamer"])
     return Reply(204)
 
 
@@ -190,6 +205,11 @@ OPERATIONS: Final[tuple[AnyOperation, ...]] = (
     Operation("GET", _GUILD + "/history", "guildHistory", "A guild's recent announcements",
               "history", _history, HistoryQuery, NoBody,
               {200: Response("Newest first.", HistoryOut)}, _MISSING),
+    Operation("GET", _GUILD + "/audit", "guildAudit", "Who changed what in a guild", "audit",
+              _audit, AuditQuery, NoBody, {200: Response("Newest first.", AuditPage)},
+              description="One entry per change: who acted (the operator or a Discord user), "
+              "from which surface (api, cli, dashboard, discord, system), what they did and a "
+              "small detail. The trail of a deleted guild stays readable here."),
     Operation("GET", _GUILD + "/streamers", "listStreamers", "Streamers a guild tracks",
               "streamers", _list_streamers, NoQuery, NoBody,
               {200: Response("The guild's streamers.", GuildStreamerList)}, _MISSING),

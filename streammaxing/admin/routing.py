@@ -10,8 +10,10 @@ from typing import Any, Final, Generic, TypeVar
 
 from pydantic import BaseModel, TypeAdapter
 
-from streammaxing.admin.models import NoBody, Snowflake, StreamerRef
-from streammaxing.admin.service import AdminServices
+from streammaxing.admin.api_models import NoBody
+from streammaxing.manage.actor import Actor
+from streammaxing.manage.models import Snowflake, StreamerRef
+from streammaxing.manage.services import ManageServices
 
 QueryT = TypeVar("QueryT", bound=BaseModel)
 BodyT = TypeVar("BodyT", bound=BaseModel)
@@ -47,7 +49,8 @@ class Response:
 
 @dataclass(frozen=True)
 class Operation(Generic[QueryT, BodyT]):
-    """One API operation: where it is, what it takes and answers, and the handler doing it.
+    """One API operation: where it is, what it takes and answers, and the handler doing it
+    (called with the services, the acting operator and the validated inputs).
 
     ``responses`` are the successes; ``errors`` the refusals specific to the operation (401, 422
     and 503 apply to every one and are added by the API and the document). A ``body`` of
@@ -59,7 +62,7 @@ class Operation(Generic[QueryT, BodyT]):
     operation_id: str
     summary: str
     tag: str
-    handler: Callable[[AdminServices, PathArgs, QueryT, BodyT], Awaitable[Reply]]
+    handler: Callable[[ManageServices, Actor, PathArgs, QueryT, BodyT], Awaitable[Reply]]
     query: type[QueryT]
     body: type[BodyT]
     responses: Mapping[int, Response]

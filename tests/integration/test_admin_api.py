@@ -1,4 +1,4 @@
-"""The admin API (`/api/v1`, SPEC §3) served by uvicorn on 127.0.0.1 over a real database.
+"""The admin API (`/api/v1`) served by uvicorn on 127.0.0.1 over a real database.
 
 The ingest app runs in the test's own event loop (so the Helix client it uses can be closed
 cleanly); the Twitch and Discord fakes are real HTTP servers in threads.
@@ -7,6 +7,7 @@ cleanly); the Twitch and Discord fakes are real HTTP servers in threads.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -25,12 +26,12 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from streammaxing.admin.api import api_routes
-from streammaxing.admin.service import AdminServices
 from streammaxing.db import create_pool
 from streammaxing.discord.client import DiscordClient, build_http_client
 from streammaxing.ingest.app import create_app
 from streammaxing.ingest.enqueue import GroupCommitter
 from streammaxing.ingest.state import IngestState
+from streammaxing.manage.services import ManageServices
 from streammaxing.metrics import Metrics
 from streammaxing.templating import DEFAULT_TEMPLATE
 from streammaxing.twitch.client import HelixClient, build_helix_http_client
@@ -112,8 +113,8 @@ async def running_admin(
         eventsub_secrets=[b"unused-eventsub-secret"],
     )
     jobs = procrastinate.App(connector=procrastinate.PsycopgConnector())
-    services = AdminServices(pool=pool, app=jobs, helix=helix, api_token=token)
-    web = create_app(state, extra_routes=api_routes(services))
+    services = ManageServices(pool=pool, app=jobs, helix=helix)
+    web = create_app(state, extra_routes=api_routes(services, token))
     async with (
         serve(web) as url,
         httpx.AsyncClient(base_url=f"{url}/api/v1", headers=AUTH, timeout=10) as http,
@@ -914,8 +915,8 @@ class TestUsers:
             assert response.json()["message"] == f"user {USER} not found"
 
     async def test_erase_leaves_no_row_mentioning_the_user(self, dry_admin: Admin) -> None:
-        """The GDPR erase: afterwards no text or JSON column of any table holds the user id,
-        while other users' data is untouched."""
+        """The GDPR erase: afterwards no text or JSON column of any table holds the user id
+        (the audit trail included), while other users' data is untouched."""
         await add_guild(dry_admin)
         await configure(dry_admin)
         await dry_admin.http.put(
@@ -944,6 +945,7 @@ class TestUsers:
             "user_preferences.user_id",
             "dm_log.user_id",
             "dm_log.payload",
+            "audit_log.subject_user_id",
         }
         link = (await dry_admin.http.get(f"/guilds/{GUILD}/streamers/twitchdev")).json()
         assert link["added_by"] is None
@@ -1114,6 +1116,49 @@ class TestHistory:
         await add_guild(dry_admin)
         response = await dry_admin.http.get(f"/guilds/{GUILD}/history", params={"limit": 500})
         assert issue_paths(response) == ["query.limit"]
+
+
+class TestAudit:
+    async def test_every_write_is_in_the_guilds_trail(self, dry_admin: Admin) -> None:
+        """Each write through the API leaves one entry naming the operator and the `api`
+        surface; reads leave none; the trail pages newest first with `before`."""
+        await add_guild(dry_admin)
+        await configure(dry_admin)
+        await track(dry_admin, login="twitchdev", broadcaster_id=BROADCASTER)
+        await dry_admin.http.get(f"/guilds/{GUILD}/config")
+        await dry_admin.http.get(f"/guilds/{GUILD}/streamers")
+        first = (await dry_admin.http.get(f"/guilds/{GUILD}/audit", params={"limit": 2})).json()
+        assert [
+            (e["action"], e["actor_kind"], e["actor_user_id"], e["surface"]) for e in first["items"]
+        ] == [
+            ("streamer.track", "operator", None, "api"),
+            ("config.set", "operator", None, "api"),
+        ]
+        assert first["items"][0]["detail"] == {"broadcaster_id": BROADCASTER, "login": "twitchdev"}
+        rest = await dry_admin.http.get(
+            f"/guilds/{GUILD}/audit", params={"before": first["next_cursor"]}
+        )
+        assert [e["action"] for e in rest.json()["items"]] == ["guild.save"]
+        assert rest.json()["next_cursor"] is None
+
+    async def test_a_config_entry_never_holds_the_template(self, dry_admin: Admin) -> None:
+        """Setting a template records which fields changed, not their content."""
+        await add_guild(dry_admin)
+        template = {"content": "secret-looking words {streamer_login}"}
+        await configure(dry_admin, message_template=template)
+        items = (await dry_admin.http.get(f"/guilds/{GUILD}/audit")).json()["items"]
+        assert items[0]["detail"] == {"fields": ["channel_id", "message_template"], "created": True}
+        assert "secret-looking" not in json.dumps(items)
+
+    async def test_unknown_guild_has_an_empty_trail_and_bad_cursor_is_422(
+        self, dry_admin: Admin
+    ) -> None:
+        """The operator may read the trail of any guild id (a deleted guild's stays), so an
+        unknown one is an empty page; `before` must be a positive entry id."""
+        empty = await dry_admin.http.get(f"/guilds/{GUILD}/audit")
+        assert empty.json() == {"items": [], "next_cursor": None}
+        response = await dry_admin.http.get(f"/guilds/{GUILD}/audit", params={"before": 0})
+        assert issue_paths(response) == ["query.before"]
 
 
 class TestDatabaseDown:

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from streammaxing.admin.cli import ADMIN_COMMANDS, add_admin_commands, run_admin_command
-from streammaxing.admin.service import AdminServices
+from streammaxing.manage.services import ManageServices
 from streammaxing.twitch.client import HelixClient, build_helix_http_client
 from tests.fakes import twitch_fake
 from tests.fakes.server import ServerThread
@@ -51,7 +51,7 @@ def twitch() -> Iterator[tuple[twitch_fake.TwitchFakeState, str]]:
 @pytest.fixture
 async def services(
     pool: Pool, twitch: tuple[twitch_fake.TwitchFakeState, str]
-) -> AsyncIterator[AdminServices]:
+) -> AsyncIterator[ManageServices]:
     """Services with Twitch credentials; the fake knows the login `twitchdev`."""
     state, url = twitch
     state.reset()
@@ -61,7 +61,7 @@ async def services(
     )
     helix = HelixClient(http, state.client_id)
     try:
-        yield AdminServices(
+        yield ManageServices(
             pool=pool,
             app=procrastinate.App(connector=procrastinate.PsycopgConnector()),
             helix=helix,
@@ -71,9 +71,9 @@ async def services(
 
 
 @pytest.fixture
-def dry_services(pool: Pool) -> AdminServices:
+def dry_services(pool: Pool) -> ManageServices:
     """Services without Twitch credentials (dry-run)."""
-    return AdminServices(
+    return ManageServices(
         pool=pool, app=procrastinate.App(connector=procrastinate.PsycopgConnector())
     )
 
@@ -81,7 +81,7 @@ def dry_services(pool: Pool) -> AdminServices:
 class Cli:
     """Runs verbs and hands back (exit code, stdout, stderr)."""
 
-    def __init__(self, services: AdminServices, capsys: pytest.CaptureFixture[str]) -> None:
+    def __init__(self, services: ManageServices, capsys: pytest.CaptureFixture[str]) -> None:
         self.services = services
         self.capsys = capsys
         self.logs: list[dict[str, Any]] = []
@@ -107,12 +107,12 @@ class Cli:
 
 
 @pytest.fixture
-def cli(services: AdminServices, capsys: pytest.CaptureFixture[str]) -> Cli:
+def cli(services: ManageServices, capsys: pytest.CaptureFixture[str]) -> Cli:
     return Cli(services, capsys)
 
 
 @pytest.fixture
-def dry_cli(dry_services: AdminServices, capsys: pytest.CaptureFixture[str]) -> Cli:
+def dry_cli(dry_services: ManageServices, capsys: pytest.CaptureFixture[str]) -> Cli:
     return Cli(dry_services, capsys)
 
 
@@ -171,9 +171,7 @@ class TestGuildVerbs:
         assert [g["guild_id"] for g in page["items"]] == [GUILD]
         assert page["next_cursor"] is None
         assert await dry_cli.ok("guild", "delete", GUILD) == f"guild {GUILD} deleted\n"
-        assert dry_cli.logs == [
-            {"event": "admin_guild_deleted", "guild_id": GUILD, "log_level": "info"}
-        ]
+        assert dry_cli.logs == [{"event": "guild_deleted", "guild_id": GUILD, "log_level": "info"}]
         code, out, err = await dry_cli("guild", "delete", GUILD)
         assert (code, out, err) == (1, "", f"streammaxing: guild {GUILD} not found\n")
 
@@ -444,3 +442,35 @@ class TestHistoryVerb:
         table = (await dry_cli.ok("history", GUILD)).splitlines()
         assert table[0].split()[:3] == ["id", "broadcaster_id", "streamer_login"]
         assert len(table) == 3
+
+
+class TestAuditVerb:
+    async def test_audit_lists_changes_newest_first(self, dry_cli: Cli) -> None:
+        """`audit GUILD` shows who changed what from the CLI, newest first; `--limit` and
+        `--before` page through it; as JSON it carries `next_cursor`."""
+        await dry_cli.ok("guild", "add", GUILD, "--name", "Speedrunners")
+        await dry_cli.ok("config", "set", GUILD, "--channel", CHANNEL)
+        await dry_cli.ok("streamer", "track", GUILD, "twitchdev", "--broadcaster-id", BROADCASTER)
+        page = await dry_cli.json("audit", GUILD, "--limit", "2")
+        assert [(e["action"], e["actor_kind"], e["surface"]) for e in page["items"]] == [
+            ("streamer.track", "operator", "cli"),
+            ("config.set", "operator", "cli"),
+        ]
+        assert page["items"][1]["detail"] == {"fields": ["channel_id"], "created": True}
+        rest = await dry_cli.json("audit", GUILD, "--before", str(page["next_cursor"]))
+        assert [e["action"] for e in rest["items"]] == ["guild.save"]
+        assert rest["next_cursor"] is None
+        table = (await dry_cli.ok("audit", GUILD)).splitlines()
+        assert table[0].split()[:3] == ["id", "occurred_at", "actor_kind"]
+        assert len(table) == 1 + 3 + 1  # header, three rows, the next_cursor line
+
+    async def test_audit_of_a_deleted_guild_stays(self, dry_cli: Cli) -> None:
+        """The operator still reads the trail of a guild deleted since; a limit outside
+        1..200 is bad input (exit 2)."""
+        await dry_cli.ok("guild", "add", GUILD, "--name", "Speedrunners")
+        await dry_cli.ok("guild", "delete", GUILD)
+        trail = await dry_cli.json("audit", GUILD)
+        assert [e["action"] for e in trail["items"]] == ["guild.delete", "guild.save"]
+        code, _, err = await dry_cli("audit", GUILD, "--limit", "0")
+        assert code == 2
+        assert "limit" in err

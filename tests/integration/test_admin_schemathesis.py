@@ -22,11 +22,11 @@ from pydantic import SecretStr
 from streammaxing.admin.api import api_routes
 from streammaxing.admin.openapi import openapi_document
 from streammaxing.admin.operations import OPERATIONS
-from streammaxing.admin.service import AdminServices
 from streammaxing.db import create_pool
 from streammaxing.ingest.app import create_app
 from streammaxing.ingest.enqueue import GroupCommitter
 from streammaxing.ingest.state import IngestState
+from streammaxing.manage.services import ManageServices
 from streammaxing.metrics import Metrics
 from tests.fakes.server import ServerThread
 
@@ -70,12 +70,10 @@ def admin_url(pg_server_url: str, template_database: str) -> Iterator[str]:
             committer=GroupCommitter(pool),
             eventsub_secrets=[b"unused-eventsub-secret"],
         )
-        services = AdminServices(
-            pool=pool,
-            app=procrastinate.App(connector=procrastinate.PsycopgConnector()),
-            api_token=SecretStr(TOKEN),
+        services = ManageServices(
+            pool=pool, app=procrastinate.App(connector=procrastinate.PsycopgConnector())
         )
-        app = create_app(state, extra_routes=api_routes(services))
+        app = create_app(state, extra_routes=api_routes(services, SecretStr(TOKEN)))
         with ServerThread(app, lifespan="on") as server:
             yield server.url
     finally:

@@ -1,4 +1,4 @@
-"""Admin queries on the streamers a guild tracks (``guild_streamers`` joined with ``streamers``).
+"""Queries on the streamers a guild tracks (``guild_streamers`` joined with ``streamers``).
 
 A tracked streamer is named by its Twitch broadcaster id or its login ("ref"); an id match wins
 over a login match, so a numeric login can never shadow another streamer's id.

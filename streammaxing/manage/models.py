@@ -1,7 +1,7 @@
-"""Request and response models of the admin operations.
+"""Request and response models of the operations.
 
-The API validates requests with these models, the CLI builds the same requests from its
-arguments, the service returns the response models, and the OpenAPI document is generated from
+The admin API validates requests with these models, the CLI builds the same requests from its
+arguments, the operations return the response models, and the OpenAPI document is generated from
 their JSON schemas: one definition of every shape.
 
 Request bodies are strict (no type coercion) and refuse unknown keys. A field that may be left
@@ -28,14 +28,21 @@ from pydantic import (
     field_validator,
 )
 
-from streammaxing.templating import DEFAULT_TEMPLATE, SAMPLE_STREAM, StreamInfo, format_duration
+from streammaxing.templating import (
+    DEFAULT_TEMPLATE,
+    SAMPLE_STREAM,
+    TEMPLATE_VARIABLES,
+    StreamInfo,
+    format_duration,
+)
 
 _T = TypeVar("_T")
 
 # PostgreSQL text and jsonb cannot store U+0000, so no input string may contain it.
 _NO_NUL = r"^[^\x00]*$"
-# The largest value of a PostgreSQL INTEGER column.
+# The largest value of a PostgreSQL INTEGER and BIGINT column.
 _MAX_INT4 = 2_147_483_647
+_MAX_INT8 = 9_223_372_036_854_775_807
 
 
 def _reject_null(value: object) -> object:
@@ -113,8 +120,9 @@ MessageTemplate = Annotated[
     AfterValidator(_no_nul_json),
     Field(
         description=(
-            "A message template (SPEC §6): an object with an optional `content` string and an "
-            "optional `embed` object; `{variables}` are filled in per stream."
+            "A message template: an object with an optional `content` string and an optional "
+            "`embed` object (Discord's embed fields). These variables are filled in per "
+            "stream: " + ", ".join(f"`{{{name}}}`" for name in TEMPLATE_VARIABLES) + "."
         ),
         examples=[copy.deepcopy(dict(DEFAULT_TEMPLATE))],
     ),
@@ -254,10 +262,6 @@ class PreferenceSet(_Body):
     enabled: bool = Field(description="false mutes the streamer's DMs from that guild")
 
 
-class NoBody(_Body):
-    """The operation takes no request body."""
-
-
 class PageQuery(_Query):
     limit: int = Field(default=50, ge=1, le=200)
     after: Omittable[Snowflake]
@@ -267,8 +271,11 @@ class HistoryQuery(_Query):
     limit: int = Field(default=50, ge=1, le=200)
 
 
-class NoQuery(_Query):
-    """The operation takes no query parameters."""
+class AuditQuery(_Query):
+    limit: int = Field(default=50, ge=1, le=200)
+    before: Omittable[Annotated[int, Field(ge=1, le=_MAX_INT8)]] = Field(
+        default=None, description="Continue below this entry id (`next_cursor`)."
+    )
 
 
 # -- responses -------------------------------------------------------------------------------
@@ -393,12 +400,25 @@ class HistoryOut(_Out):
     items: list[DeliveryOut]
 
 
-class IssueOut(_Out):
-    path: str
-    message: str
+class AuditEntryOut(_Out):
+    id: int
+    occurred_at: datetime
+    actor_kind: Literal["operator", "user"]
+    actor_user_id: str | None = Field(
+        description="The acting Discord user; null for the operator, and once the user's data "
+        "was erased."
+    )
+    surface: Literal["api", "cli", "dashboard", "discord", "system"]
+    guild_id: str | None
+    subject_user_id: str | None = Field(
+        description="The user the action is about (a DM subscriber, a preference's owner)."
+    )
+    action: str = Field(examples=["config.set", "streamer.track"])
+    detail: dict[str, Any]
 
 
-class ErrorOut(_Out):
-    error: str = Field(description="A stable code: unauthorized, not_found, conflict, invalid, …")
-    message: str
-    issues: list[IssueOut] = Field(default_factory=list)
+class AuditPage(_Out):
+    items: list[AuditEntryOut]
+    next_cursor: int | None = Field(
+        description="Pass as `before` for the next (older) page; null at the end."
+    )

@@ -1,4 +1,7 @@
-"""The admin operations on the streamers a guild tracks (see `streammaxing.admin.service`)."""
+"""The operations on the streamers a guild tracks (conventions: `streammaxing.manage.guilds`).
+
+Its members may read the list; its managers track, enable, disable and untrack.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +11,21 @@ from typing import Any
 import structlog
 from psycopg import AsyncConnection
 
-from streammaxing.admin.errors import Conflict, FieldIssue, Invalid, NotFound, UpstreamUnavailable
-from streammaxing.admin.models import (
+from streammaxing.manage import rules
+from streammaxing.manage.actor import Actor, Operator
+from streammaxing.manage.audit import Action, record
+from streammaxing.manage.errors import Conflict, FieldIssue, Invalid, NotFound, UpstreamUnavailable
+from streammaxing.manage.models import (
     GuildStreamerList,
     GuildStreamerOut,
     StreamerAdd,
     StreamerUpdate,
 )
-from streammaxing.admin.service import AdminServices, require_guild, transaction
+from streammaxing.manage.services import ManageServices, transaction
 from streammaxing.queues import Queue, Task
-from streammaxing.schema import admin_streamers as queries
-from streammaxing.schema.admin_members import lock_user
-from streammaxing.schema.admin_streamers import GuildStreamerRow
+from streammaxing.schema import guild_streamers as queries
+from streammaxing.schema.guild_streamers import GuildStreamerRow
+from streammaxing.schema.members import lock_user
 from streammaxing.schema.streamers import upsert_streamer
 from streammaxing.twitch.errors import TwitchError
 
@@ -34,7 +40,7 @@ class _TwitchIdentity:
     avatar_url: str | None
 
 
-async def _resolve(services: AdminServices, body: StreamerAdd) -> _TwitchIdentity:
+async def _resolve(services: ManageServices, body: StreamerAdd) -> _TwitchIdentity:
     """Who ``body.login`` is on Twitch; without Helix (dry-run), the id the request gives."""
     if services.helix is None:
         if body.broadcaster_id is None:
@@ -66,23 +72,32 @@ async def _resolve(services: AdminServices, body: StreamerAdd) -> _TwitchIdentit
 async def _require_link(
     conn: AsyncConnection[Any], guild_id: str, streamer: str
 ) -> GuildStreamerRow:
-    await require_guild(conn, guild_id)
     link = await queries.guild_streamer(conn, guild_id, streamer)
     if link is None:
         raise NotFound(f"guild {guild_id} does not track streamer {streamer!r}")
     return link
 
 
+def _added_by(actor: Actor, body: StreamerAdd) -> str | None:
+    """Who the link names as having added it: the acting user; the operator may name anyone."""
+    return body.added_by if isinstance(actor, Operator) else actor.user_id
+
+
 async def track_streamer(
-    services: AdminServices, guild_id: str, body: StreamerAdd
+    services: ManageServices, actor: Actor, guild_id: str, body: StreamerAdd
 ) -> GuildStreamerOut:
     """Resolve the login, upsert the streamer, link it and defer its subscription job, all in
-    one transaction (Twitch is asked first, so no connection waits on it)."""
+    one transaction (Twitch is asked first, so no connection waits on it).
+
+    ``added_by`` is the acting user; a body's ``added_by`` counts only from the operator.
+    """
+    rules.check_manager(actor, guild_id)
     identity = await _resolve(services, body)
+    added_by = _added_by(actor, body)
     async with transaction(services) as conn:
-        await require_guild(conn, guild_id)
-        if body.added_by is not None and not await lock_user(conn, body.added_by):
-            raise NotFound(f"user {body.added_by} not found")
+        await rules.require_manager(conn, actor, guild_id)
+        if added_by is not None and not await lock_user(conn, added_by):
+            raise NotFound(f"user {added_by} not found")
         streamer = await upsert_streamer(
             conn,
             broadcaster_id=identity.broadcaster_id,
@@ -90,7 +105,7 @@ async def track_streamer(
             display_name=identity.display_name,
             avatar_url=identity.avatar_url,
         )
-        if not await queries.link_streamer(conn, guild_id, streamer.id, added_by=body.added_by):
+        if not await queries.link_streamer(conn, guild_id, streamer.id, added_by=added_by):
             raise Conflict(
                 f"guild {guild_id} already tracks {identity.login} ({identity.broadcaster_id})"
             )
@@ -98,10 +113,12 @@ async def track_streamer(
             Task.SUBSCRIBE_STREAMER, connection=conn, queue=Queue.MAINTENANCE
         ).defer_async(streamer_id=str(streamer.id))
         link = await queries.guild_streamer(conn, guild_id, identity.broadcaster_id)
+        detail = {"broadcaster_id": identity.broadcaster_id, "login": identity.login}
+        await record(conn, actor, Action.STREAMER_TRACK, guild_id=guild_id, detail=detail)
     if link is None:
         raise Conflict(f"guild {guild_id} stopped tracking {identity.login} concurrently")
     log.info(
-        "admin_streamer_tracked",
+        "streamer_tracked",
         guild_id=guild_id,
         streamer_id=str(streamer.id),
         broadcaster_id=identity.broadcaster_id,
@@ -110,31 +127,41 @@ async def track_streamer(
     return GuildStreamerOut.model_validate(link)
 
 
-async def list_streamers(services: AdminServices, guild_id: str) -> GuildStreamerList:
+async def list_streamers(
+    services: ManageServices, actor: Actor, guild_id: str
+) -> GuildStreamerList:
+    """The streamers the guild tracks, for its members."""
     async with transaction(services) as conn:
-        await require_guild(conn, guild_id)
+        await rules.require_member(conn, actor, guild_id)
         rows = await queries.guild_streamers(conn, guild_id)
     return GuildStreamerList(items=[GuildStreamerOut.model_validate(row) for row in rows])
 
 
-async def get_streamer(services: AdminServices, guild_id: str, streamer: str) -> GuildStreamerOut:
+async def get_streamer(
+    services: ManageServices, actor: Actor, guild_id: str, streamer: str
+) -> GuildStreamerOut:
+    """One streamer the guild tracks, for its members."""
     async with transaction(services) as conn:
+        await rules.require_member(conn, actor, guild_id)
         link = await _require_link(conn, guild_id, streamer)
     return GuildStreamerOut.model_validate(link)
 
 
 async def update_streamer(
-    services: AdminServices, guild_id: str, streamer: str, body: StreamerUpdate
+    services: ManageServices, actor: Actor, guild_id: str, streamer: str, body: StreamerUpdate
 ) -> GuildStreamerOut:
     """Enable or disable the guild's announcements for one streamer it tracks."""
     async with transaction(services) as conn:
+        await rules.require_manager(conn, actor, guild_id)
         link = await _require_link(conn, guild_id, streamer)
         await queries.set_link_enabled(conn, guild_id, link.streamer_id, enabled=body.enabled)
         updated = await queries.guild_streamer(conn, guild_id, link.broadcaster_id)
+        detail = {"broadcaster_id": link.broadcaster_id, "enabled": body.enabled}
+        await record(conn, actor, Action.STREAMER_UPDATE, guild_id=guild_id, detail=detail)
     if updated is None:
         raise Conflict(f"guild {guild_id} stopped tracking {streamer!r} concurrently")
     log.info(
-        "admin_streamer_updated",
+        "streamer_updated",
         guild_id=guild_id,
         streamer_id=str(link.streamer_id),
         enabled=body.enabled,
@@ -142,9 +169,14 @@ async def update_streamer(
     return GuildStreamerOut.model_validate(updated)
 
 
-async def untrack_streamer(services: AdminServices, guild_id: str, streamer: str) -> None:
+async def untrack_streamer(
+    services: ManageServices, actor: Actor, guild_id: str, streamer: str
+) -> None:
     """Stop tracking; the cleanup job deletes streamers nobody tracks any more."""
     async with transaction(services) as conn:
+        await rules.require_manager(conn, actor, guild_id)
         link = await _require_link(conn, guild_id, streamer)
         await queries.unlink_streamer(conn, guild_id, link.streamer_id)
-    log.info("admin_streamer_untracked", guild_id=guild_id, streamer_id=str(link.streamer_id))
+        detail = {"broadcaster_id": link.broadcaster_id}
+        await record(conn, actor, Action.STREAMER_UNTRACK, guild_id=guild_id, detail=detail)
+    log.info("streamer_untracked", guild_id=guild_id, streamer_id=str(link.streamer_id))

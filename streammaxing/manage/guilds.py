@@ -1,28 +1,27 @@
-"""The admin operations on guilds, their config and their history.
+"""The operations on guilds, their config and their history.
 
-Every operation here and in ``service_streamers`` / ``service_members`` is one async function
-taking `AdminServices` and validated request models and returning response models; the API and
-the CLI both call these and nothing else. Each runs in one transaction (`transaction`), so an
-error at any point leaves nothing half-written; refusals are `streammaxing.admin.errors`.
+Every operation here and in `streammaxing.manage.streamers` / `streammaxing.manage.members` is
+one async function taking `ManageServices`, the `Actor` asking and validated request models,
+and returning response models; every surface (admin API, CLI, dashboard, slash commands) calls
+these and nothing else. Each first asks `streammaxing.manage.rules` whether the actor may, then
+runs in one transaction (`transaction`), so an error at any point leaves nothing half-written;
+a write records its audit row in that same transaction. Refusals are
+`streammaxing.manage.errors`.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
-import procrastinate
 import structlog
-from psycopg import AsyncConnection
-from psycopg import errors as pg_errors
-from psycopg_pool import AsyncConnectionPool
-from pydantic import SecretStr
 
-from streammaxing.admin.errors import Conflict, FieldIssue, Invalid, NotFound
-from streammaxing.admin.models import (
+from streammaxing.manage import rules
+from streammaxing.manage.actor import Actor
+from streammaxing.manage.audit import Action, record
+from streammaxing.manage.errors import Conflict, FieldIssue, Invalid, NotFound
+from streammaxing.manage.models import (
     PREVIEW_ENDED_AFTER,
     DeliveryOut,
     GuildConfigOut,
@@ -36,8 +35,9 @@ from streammaxing.admin.models import (
     PreviewOut,
     PreviewRequest,
 )
-from streammaxing.schema import admin as queries
-from streammaxing.schema.admin_history import guild_history
+from streammaxing.manage.services import ManageServices, transaction
+from streammaxing.schema import guilds as queries
+from streammaxing.schema.history import guild_history
 from streammaxing.templating import (
     DEFAULT_TEMPLATE,
     SAMPLE_STREAM,
@@ -46,49 +46,10 @@ from streammaxing.templating import (
     validate_template,
 )
 
-if TYPE_CHECKING:
-    from streammaxing.twitch.client import HelixClient
-
 log = structlog.get_logger(__name__)
 
 #: What ``render_announcement`` appends to the thumbnail URL in previews.
 PREVIEW_CACHE_BUSTER = "preview"
-
-
-@dataclass(frozen=True)
-class AdminServices:
-    """What the admin operations need, built once by the composition root.
-
-    ``app`` is the procrastinate App jobs are deferred through (it need not be opened: jobs are
-    deferred on the operation's own connection). ``helix`` resolves Twitch logins; without it
-    (dry-run) a streamer is added with an explicit broadcaster id. ``api_token`` guards the HTTP
-    API; without it every API request is refused.
-    """
-
-    pool: AsyncConnectionPool[AsyncConnection[Any]]
-    app: procrastinate.App
-    helix: HelixClient | None = None
-    api_token: SecretStr | None = None
-
-
-@asynccontextmanager
-async def transaction(services: AdminServices) -> AsyncIterator[AsyncConnection[Any]]:
-    """One connection in one transaction: committed when the block ends, rolled back on error.
-
-    A foreign-key or unique violation can only come from a concurrent change between our checks
-    and our writes; it becomes `Conflict` (after the rollback).
-    """
-    try:
-        async with services.pool.connection() as conn, conn.transaction():
-            yield conn
-    except (pg_errors.ForeignKeyViolation, pg_errors.UniqueViolation) as error:
-        raise Conflict("the change collided with a concurrent one; try again") from error
-
-
-async def require_guild(conn: AsyncConnection[Any], guild_id: str) -> None:
-    """Raise `NotFound` unless the guild exists (it stays until the transaction ends)."""
-    if not await queries.lock_guild(conn, guild_id):
-        raise NotFound(f"guild {guild_id} not found")
 
 
 def template_issues(template: Mapping[str, Any] | None, path: str) -> list[FieldIssue]:
@@ -105,30 +66,37 @@ def template_issues(template: Mapping[str, Any] | None, path: str) -> list[Field
 
 
 async def upsert_guild(
-    services: AdminServices, guild_id: str, body: GuildUpsert
+    services: ManageServices, actor: Actor, guild_id: str, body: GuildUpsert
 ) -> tuple[GuildOut, bool]:
-    """Create the guild or replace its name, icon and owner; the flag says it was created."""
+    """Create the guild or replace its name, icon and owner; the flag says it was created.
+    The operator only."""
+    rules.require_operator(actor)
     async with transaction(services) as conn:
         created = await queries.upsert_guild(
             conn, guild_id, name=body.name, icon=body.icon, owner_id=body.owner_id
         )
         row = await queries.get_guild(conn, guild_id)
+        await record(conn, actor, Action.GUILD_SAVE, guild_id=guild_id, detail={"created": created})
     if row is None:
         raise Conflict(f"guild {guild_id} was deleted concurrently")
-    log.info("admin_guild_saved", guild_id=guild_id, created=created)
+    log.info("guild_saved", guild_id=guild_id, created=created)
     return GuildOut.model_validate(row), created
 
 
-async def get_guild(services: AdminServices, guild_id: str) -> GuildOut:
-    async with services.pool.connection() as conn:
+async def get_guild(services: ManageServices, actor: Actor, guild_id: str) -> GuildOut:
+    """The guild, for its members."""
+    async with transaction(services) as conn:
+        await rules.require_member(conn, actor, guild_id)
         row = await queries.get_guild(conn, guild_id)
     if row is None:
         raise NotFound(f"guild {guild_id} not found")
     return GuildOut.model_validate(row)
 
 
-async def list_guilds(services: AdminServices, query: PageQuery) -> GuildPage:
-    """A page of guilds in id order; ``next_cursor`` continues after the last one."""
+async def list_guilds(services: ManageServices, actor: Actor, query: PageQuery) -> GuildPage:
+    """A page of guilds in id order; ``next_cursor`` continues after the last one. The operator
+    only."""
+    rules.require_operator(actor)
     async with services.pool.connection() as conn:
         rows = await queries.list_guilds(conn, after=query.after, limit=query.limit + 1)
     more = len(rows) > query.limit
@@ -139,22 +107,25 @@ async def list_guilds(services: AdminServices, query: PageQuery) -> GuildPage:
     )
 
 
-async def delete_guild(services: AdminServices, guild_id: str) -> None:
-    """Delete the guild and everything about it; streamers no guild tracks any more are left to
-    the cleanup job (which deletes their EventSub subscriptions first)."""
+async def delete_guild(services: ManageServices, actor: Actor, guild_id: str) -> None:
+    """Delete the guild and everything about it (its audit trail stays); streamers no guild
+    tracks any more are left to the cleanup job (which deletes their EventSub subscriptions
+    first). The operator only."""
+    rules.require_operator(actor)
     async with transaction(services) as conn:
         if not await queries.delete_guild(conn, guild_id):
             raise NotFound(f"guild {guild_id} not found")
-    log.info("admin_guild_deleted", guild_id=guild_id)
+        await record(conn, actor, Action.GUILD_DELETE, guild_id=guild_id)
+    log.info("guild_deleted", guild_id=guild_id)
 
 
 # -- config ----------------------------------------------------------------------------------
 
 
-async def get_config(services: AdminServices, guild_id: str) -> GuildConfigOut:
-    async with services.pool.connection() as conn:
-        if await queries.get_guild(conn, guild_id) is None:
-            raise NotFound(f"guild {guild_id} not found")
+async def get_config(services: ManageServices, actor: Actor, guild_id: str) -> GuildConfigOut:
+    """The guild's config, for its managers."""
+    async with transaction(services) as conn:
+        await rules.require_manager(conn, actor, guild_id)
         row = await queries.get_config(conn, guild_id)
     if row is None:
         raise NotFound(f"guild {guild_id} has no config yet")
@@ -162,15 +133,17 @@ async def get_config(services: AdminServices, guild_id: str) -> GuildConfigOut:
 
 
 async def set_config(
-    services: AdminServices, guild_id: str, body: GuildConfigUpdate
+    services: ManageServices, actor: Actor, guild_id: str, body: GuildConfigUpdate
 ) -> tuple[GuildConfigOut, bool]:
     """Change the fields given; the others keep their value (defaults for a first config).
+    For the guild's managers.
 
     New templates (``message_template``, ``offline_template``) must pass `validate_template`;
     null clears the role, the restart cooldown and the offline template back to their defaults.
     Setting ``enabled`` (an admin's decision) clears ``disabled_reason``, which the workers set
     when Discord refused the channel. The flag says the config was created.
     """
+    rules.check_manager(actor, guild_id)
     issues = [
         *template_issues(body.message_template, "message_template"),
         *template_issues(body.offline_template, "offline_template"),
@@ -178,14 +151,17 @@ async def set_config(
     if issues:
         raise Invalid(issues, "invalid template")
     async with transaction(services) as conn:
-        await require_guild(conn, guild_id)
+        await rules.require_manager(conn, actor, guild_id)
         current = await queries.get_config(conn, guild_id, for_update=True)
         channel_id = body.channel_id or (current.channel_id if current else None)
         if channel_id is None:
             raise Invalid([FieldIssue("channel_id", "is required: the guild has no config yet")])
         values = _merged(body, current or _first_config(channel_id))
         row = await queries.put_config(conn, guild_id, values)
-    log.info("admin_config_saved", guild_id=guild_id, fields=sorted(body.model_fields_set))
+        fields = sorted(body.model_fields_set)
+        detail = {"fields": fields, "created": current is None}
+        await record(conn, actor, Action.CONFIG_SET, guild_id=guild_id, detail=detail)
+    log.info("config_saved", guild_id=guild_id, fields=fields)
     return GuildConfigOut.model_validate(row), current is None
 
 
@@ -229,13 +205,17 @@ def _merged(
     )
 
 
-async def preview(services: AdminServices, guild_id: str, body: PreviewRequest) -> PreviewOut:
+async def preview(
+    services: ManageServices, actor: Actor, guild_id: str, body: PreviewRequest
+) -> PreviewOut:
     """The exact Discord body the guild's announcement would be, posted or, with form
-    ``ended``, as edited when the stream ended (after `PREVIEW_ENDED_AFTER`).
+    ``ended``, as edited when the stream ended (after `PREVIEW_ENDED_AFTER`), for the guild's
+    managers.
 
     By default: the saved templates and role, rendered for the sample stream; the request may
     give (validated) templates, a role and stream data instead, e.g. to try before saving.
     """
+    rules.check_manager(actor, guild_id)
     given = body.model_fields_set
     issues = [
         *template_issues(body.message_template, "message_template"),
@@ -245,9 +225,8 @@ async def preview(services: AdminServices, guild_id: str, body: PreviewRequest) 
         issues.append(FieldIssue("offline_template", "is only used by the form 'ended'"))
     if issues:
         raise Invalid(issues, "invalid template")
-    async with services.pool.connection() as conn:
-        if await queries.get_guild(conn, guild_id) is None:
-            raise NotFound(f"guild {guild_id} not found")
+    async with transaction(services) as conn:
+        await rules.require_manager(conn, actor, guild_id)
         config = await queries.get_config(conn, guild_id)
     template = body.message_template
     if template is None and config is not None:
@@ -281,10 +260,12 @@ async def preview(services: AdminServices, guild_id: str, body: PreviewRequest) 
 # -- history ---------------------------------------------------------------------------------
 
 
-async def history(services: AdminServices, guild_id: str, query: HistoryQuery) -> HistoryOut:
-    """The guild's most recent announcements, newest first, with where they went or why not."""
-    async with services.pool.connection() as conn:
-        if await queries.get_guild(conn, guild_id) is None:
-            raise NotFound(f"guild {guild_id} not found")
+async def history(
+    services: ManageServices, actor: Actor, guild_id: str, query: HistoryQuery
+) -> HistoryOut:
+    """The guild's most recent announcements, newest first, with where they went or why not;
+    for its managers."""
+    async with transaction(services) as conn:
+        await rules.require_manager(conn, actor, guild_id)
         rows = await guild_history(conn, guild_id, limit=query.limit)
     return HistoryOut(items=[DeliveryOut.model_validate(row) for row in rows])

@@ -1,4 +1,4 @@
-"""Admin queries on members: users, personal-alert (DM) subscriptions, preferences, erasure."""
+"""Queries on members: users, personal-alert (DM) subscriptions, preferences, erasure."""
 
 from __future__ import annotations
 

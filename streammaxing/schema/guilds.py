@@ -1,4 +1,4 @@
-"""Admin queries on guilds and their config (streamers, members and history: ``admin_*.py``).
+"""Queries on guilds and their config; tracked streamers and members have their own modules.
 
 The existence checks lock the row they find (``FOR KEY SHARE``) so that, until the caller's
 transaction ends, nobody can delete it underneath the rows about to reference it.

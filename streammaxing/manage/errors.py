@@ -1,9 +1,12 @@
-"""Every way an admin operation can refuse, modelled once for the API and the CLI.
+"""Every way an operation can refuse, modelled once for every surface that calls it.
 
-The service raises these; the API maps each class to one HTTP status and the CLI to one exit
-code, so both edges tell the same story::
+The operations raise these; the admin API maps each class to one HTTP status and the CLI to one
+exit code, so every edge tells the same story::
 
-    AdminError
+    ManageError
+    ├── Forbidden            the actor may not do this (decided before anything about another
+    │                        guild or user is read, so it never tells whether it exists):
+    │                        HTTP 403, exit 1; nothing was read or written
     ├── NotFound             an id names nothing (or nothing linked): HTTP 404, exit 1
     ├── Conflict             the request contradicts the current state, e.g. a streamer the
     │                        guild already tracks, or a concurrent change: HTTP 409, exit 1
@@ -23,25 +26,30 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 __all__ = [
-    "AdminError",
     "Conflict",
     "FieldIssue",
+    "Forbidden",
     "Invalid",
+    "ManageError",
     "NotFound",
     "UpstreamUnavailable",
     "issues_from_validation",
 ]
 
 
-class AdminError(Exception):
-    """Base class of the admin operations' refusals; ``str(error)`` is the message to show."""
+class ManageError(Exception):
+    """Base class of the operations' refusals; ``str(error)`` is the message to show."""
 
 
-class NotFound(AdminError):  # noqa: N818 - names the condition, like HTTP's 404 Not Found
+class Forbidden(ManageError):  # noqa: N818 - names the condition, like HTTP's 403 Forbidden
+    """The actor is not allowed this operation on this guild or user."""
+
+
+class NotFound(ManageError):  # noqa: N818 - names the condition, like HTTP's 404 Not Found
     """The guild, user, streamer link, config or subscription named does not exist."""
 
 
-class Conflict(AdminError):  # noqa: N818 - names the condition, like HTTP's 409 Conflict
+class Conflict(ManageError):  # noqa: N818 - names the condition, like HTTP's 409 Conflict
     """The request cannot be applied to the current state (nothing was changed)."""
 
 
@@ -56,7 +64,7 @@ class FieldIssue:
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
-class Invalid(AdminError):  # noqa: N818 - names the condition, like HTTP's 422
+class Invalid(ManageError):  # noqa: N818 - names the condition, like HTTP's 422
     """The input is unacceptable; ``issues`` lists every problem with its field path."""
 
     def __init__(self, issues: Iterable[FieldIssue], message: str = "invalid input") -> None:
@@ -64,7 +72,7 @@ class Invalid(AdminError):  # noqa: N818 - names the condition, like HTTP's 422
         super().__init__(f"{message}: " + "; ".join(str(issue) for issue in self.issues))
 
 
-class UpstreamUnavailable(AdminError):  # noqa: N818 - names the condition
+class UpstreamUnavailable(ManageError):  # noqa: N818 - names the condition
     """Twitch (Helix) failed or refused the lookup this operation depends on."""
 
 

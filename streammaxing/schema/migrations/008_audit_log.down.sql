@@ -1,0 +1,2 @@
+-- Reverts 008.
+DROP TABLE IF EXISTS audit_log;
