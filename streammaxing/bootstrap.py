@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from streammaxing.admin.service import AdminServices
     from streammaxing.twitch.client import HelixClient
+    from streammaxing.workers.port import DiscordPort
 
     Pool = AsyncConnectionPool[AsyncConnection[Any]]
 
@@ -56,14 +57,36 @@ def check_worker_credentials(settings: Settings) -> None:
     settings.require("twitch_client_id", "twitch_client_secret", "discord_bot_token")
 
 
-async def build_runtime(settings: Settings, url: str, pool_size: int) -> Runtime:
+def discord_port(settings: Settings, pool: Pool) -> DiscordPort:
+    """The live port (client + shared limiter) with a bot token outside dry-run, else dry-run."""
     import hashlib
 
+    from streammaxing.discord.client import DiscordClient, build_http_client
+    from streammaxing.discord.limiter import DiscordLimiter
+    from streammaxing.workers.discord_port import LiveDiscordPort
+    from streammaxing.workers.dry_run_port import DryRunPort
+
+    token = settings.discord_bot_token
+    if token is None or settings.dry_run:
+        return DryRunPort()
+    plain = token.get_secret_value()
+    client = DiscordClient(build_http_client(settings.discord_api_url, plain, __version__))
+    limiter = DiscordLimiter(
+        pool,
+        global_rate=settings.discord_global_rate_limit,
+        # Announcements get 0.98 x 50 - 0.5 = 48.5 req/s, DMs 0.5/s: at most 49 + 1 in any
+        # second, and DMs (opt-in, one per stream) never need more.
+        safety=0.98,
+        dm_rate=0.5,
+        token_fingerprint=hashlib.sha256(plain.encode()).hexdigest()[:16],
+    )
+    return LiveDiscordPort(client, limiter)
+
+
+async def build_runtime(settings: Settings, url: str, pool_size: int) -> Runtime:
     import procrastinate
 
     from streammaxing.db import create_pool
-    from streammaxing.discord.client import DiscordClient, build_http_client
-    from streammaxing.discord.limiter import DiscordLimiter
     from streammaxing.jobs.tasks import register_job_tasks
     from streammaxing.metrics import Metrics
     from streammaxing.workers.tasks import register_worker_tasks
@@ -74,30 +97,20 @@ async def build_runtime(settings: Settings, url: str, pool_size: int) -> Runtime
     register_worker_tasks(app)
     register_job_tasks(app)
     await app.open_async(pool=pool)
-    runtime = Runtime(settings=settings, pool=pool, metrics=Metrics(), app=app)
+    runtime = Runtime(
+        settings=settings,
+        pool=pool,
+        metrics=Metrics(),
+        app=app,
+        port=discord_port(settings, pool),
+    )
     runtime.helix = helix(settings)
-    token = settings.discord_bot_token
-    if token is not None and not settings.dry_run:
-        plain = token.get_secret_value()
-        runtime.discord = DiscordClient(
-            build_http_client(settings.discord_api_url, plain, __version__)
-        )
-        runtime.limiter = DiscordLimiter(
-            pool,
-            global_rate=settings.discord_global_rate_limit,
-            # Announcements get 0.98 x 50 - 0.5 = 48.5 req/s, DMs 0.5/s: at most 49 + 1 in any
-            # second, and DMs (opt-in, one per stream) never need more.
-            safety=0.98,
-            dm_rate=0.5,
-            token_fingerprint=hashlib.sha256(plain.encode()).hexdigest()[:16],
-        )
     return runtime
 
 
 async def close_runtime(runtime: Runtime) -> None:
     if runtime.helix is not None:
         await runtime.helix.aclose()
-    if runtime.discord is not None:
-        await runtime.discord.aclose()
+    await runtime.port.aclose()
     await runtime.app.close_async()
     await runtime.pool.close()
