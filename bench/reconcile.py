@@ -50,6 +50,7 @@ from streammaxing.runtime import Runtime
 from streammaxing.schema.migrate import migrate
 from streammaxing.settings import Settings
 from streammaxing.twitch.client import HelixClient, build_helix_http_client
+from streammaxing.workers.dry_run_port import DryRunPort
 from tests.fakes.server import ServerThread
 from tests.fakes.twitch_fake import FakeConfig, TwitchFakeState, create_app
 
@@ -196,7 +197,9 @@ async def run(url: str, fake: TwitchFakeState, twitch_url: str, streamers: int) 
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None, public_url=PUBLIC_URL, twitch_eventsub_secret=SECRET
     )
-    runtime = Runtime(settings=settings, pool=pool, metrics=Metrics(), app=app, helix=helix)
+    runtime = Runtime(
+        settings=settings, pool=pool, metrics=Metrics(), app=app, port=DryRunPort(), helix=helix
+    )
     try:
         first = await timed_run(runtime, fake)
         second = await timed_run(runtime, fake)

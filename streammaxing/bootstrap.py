@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from streammaxing.manage.services import ManageServices
     from streammaxing.twitch.client import HelixClient
+    from streammaxing.workers.port import DiscordPort
 
     Pool = AsyncConnectionPool[AsyncConnection[Any]]
 
@@ -92,44 +93,56 @@ def check_worker_credentials(settings: Settings) -> None:
     settings.require("twitch_client_id", "twitch_client_secret", "discord_bot_token")
 
 
-async def build_runtime(settings: Settings, url: str, pool_size: int) -> Runtime:
-    """An opened runtime: pool, task app, metrics, and the Twitch/Discord clients configured."""
+def discord_port(settings: Settings, pool: Pool) -> DiscordPort:
+    """The live port (client + shared limiter) with a bot token outside dry-run, else dry-run."""
     import hashlib
 
-    from streammaxing.db import create_pool
     from streammaxing.discord.client import DiscordClient, build_http_client
     from streammaxing.discord.limiter import DiscordLimiter
+    from streammaxing.workers.discord_port import LiveDiscordPort
+    from streammaxing.workers.dry_run_port import DryRunPort
+
+    token = settings.discord_bot_token
+    if token is None or settings.dry_run:
+        return DryRunPort()
+    plain = token.get_secret_value()
+    client = DiscordClient(build_http_client(settings.discord_api_url, plain, __version__))
+    limiter = DiscordLimiter(
+        pool,
+        global_rate=settings.discord_global_rate_limit,
+        # Announcements get 0.98 x 50 - 0.5 = 48.5 req/s, DMs 0.5/s: at most 49 + 1 in any
+        # second, and DMs (opt-in, one per stream) never need more.
+        safety=0.98,
+        dm_rate=0.5,
+        token_fingerprint=hashlib.sha256(plain.encode()).hexdigest()[:16],
+    )
+    return LiveDiscordPort(client, limiter)
+
+
+async def build_runtime(settings: Settings, url: str, pool_size: int) -> Runtime:
+    """An opened runtime: pool, task app, metrics, the Discord port and the Helix client."""
+    from streammaxing.db import create_pool
     from streammaxing.metrics import Metrics
 
     pool = create_pool(url, min_size=1, max_size=pool_size, name="worker")
     await pool.open(wait=True, timeout=30)
     app = task_app()
     await app.open_async(pool=pool)
-    runtime = Runtime(settings=settings, pool=pool, metrics=Metrics(), app=app)
+    runtime = Runtime(
+        settings=settings,
+        pool=pool,
+        metrics=Metrics(),
+        app=app,
+        port=discord_port(settings, pool),
+    )
     runtime.helix = helix(settings)
-    token = settings.discord_bot_token
-    if token is not None and not settings.dry_run:
-        plain = token.get_secret_value()
-        runtime.discord = DiscordClient(
-            build_http_client(settings.discord_api_url, plain, __version__)
-        )
-        runtime.limiter = DiscordLimiter(
-            pool,
-            global_rate=settings.discord_global_rate_limit,
-            # Announcements get 0.98 x 50 - 0.5 = 48.5 req/s, DMs 0.5/s: at most 49 + 1 in any
-            # second, and DMs (opt-in, one per stream) never need more.
-            safety=0.98,
-            dm_rate=0.5,
-            token_fingerprint=hashlib.sha256(plain.encode()).hexdigest()[:16],
-        )
     return runtime
 
 
 async def close_runtime(runtime: Runtime) -> None:
     if runtime.helix is not None:
         await runtime.helix.aclose()
-    if runtime.discord is not None:
-        await runtime.discord.aclose()
+    await runtime.port.aclose()
     await runtime.app.close_async()
     await runtime.pool.close()
 

@@ -1,7 +1,8 @@
 """What tasks and periodic jobs need at run time, built once per process by the composition root.
 
 Workers receive it through procrastinate's `additional_context["runtime"]`; `run-job` and tests
-pass it directly to the core functions. The Twitch and Discord clients are None in dry-run mode.
+pass it directly to the core functions. The Twitch client is None without credentials; in
+dry-run mode the Discord port logs what it would send.
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ from streammaxing.metrics import Metrics
 from streammaxing.settings import Settings
 
 if TYPE_CHECKING:
-    from streammaxing.discord.client import DiscordClient
-    from streammaxing.discord.limiter import DiscordLimiter
     from streammaxing.twitch.client import HelixClient
+    from streammaxing.workers.port import DiscordPort
 
 RUNTIME_KEY = "runtime"
 
@@ -30,14 +30,8 @@ class Runtime:
     pool: AsyncConnectionPool[AsyncConnection[Any]]
     metrics: Metrics
     app: procrastinate.App
+    port: DiscordPort
     helix: HelixClient | None = None
-    discord: DiscordClient | None = None
-    limiter: DiscordLimiter | None = None
-
-    @property
-    def dry_run(self) -> bool:
-        """Render and record instead of sending (no Discord client configured)."""
-        return self.settings.dry_run or self.discord is None
 
 
 def runtime_from(context: procrastinate.JobContext) -> Runtime:

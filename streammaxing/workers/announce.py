@@ -1,9 +1,13 @@
 """`announce`: deliver a shard's pending announcements to Discord, in go-live order per channel.
 
-For each pending row: take a token from the shared rate limiter (no connection held while
-waiting), POST with a nonce derived from the (guild, stream) key and `enforce_nonce`, then mark
-the row sent with the message id. A crash after the POST leaves the row pending; the retry
-POSTs again with the same nonce and Discord hands back the message it already created.
+For each pending row the Discord port takes a token from the shared rate limiter (no connection
+held while waiting), POSTs with a nonce derived from the (guild, stream) key and
+`enforce_nonce`, and the row is then marked sent with the message id. A crash after the POST
+leaves the row pending; the retry POSTs again with the same nonce and Discord hands back the
+message it already created.
+
+This module is the scheduler: which rows go out together, in which order, for how long, and when
+the shard's job runs again. What each answer means for its row is `announce_settlement`'s job.
 
 Rows go out in waves: the next row of each of up to WAVE_SIZE channels at once, so the wave's
 limiter slots, its responses and its sent marks each cost one round trip for the whole wave.
@@ -12,37 +16,23 @@ A channel's next row waits for the wave that holds its previous one.
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import hashlib
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from enum import Enum
-from typing import Any
 
 import structlog
 
-from streammaxing.discord.client import SentMessage, create_message_route
-from streammaxing.discord.errors import DiscordError, RateLimited
-from streammaxing.discord.limiter import Lane, LimiterHalted, WaitTooLong
-from streammaxing.discord.ratelimit_headers import RateLimitInfo
 from streammaxing.runtime import Runtime
 from streammaxing.schema.outbox import (
     PendingAnnouncement,
-    SentMark,
-    disable_guild_delivery,
-    mark_announcement_failed,
-    mark_announcement_retry,
-    mark_announcement_sent,
-    mark_announcements_sent,
     next_announcement_due,
     pending_announcements,
 )
+from streammaxing.workers.announce_settlement import HALT_RECHECK_SECONDS, AnnouncementSettlement
+from streammaxing.workers.delivery import DeliveryReport, Outcome, nonce_for
+from streammaxing.workers.port import Announcement
 from streammaxing.workers.queueing import schedule_announcement_follow_up
-from streammaxing.workers.retry import Action, decide, status_of
 
 log = structlog.get_logger(__name__)
 
@@ -57,50 +47,11 @@ BATCH = 500
 WAVE_SIZE = 8
 MAX_LIMITER_WAIT = 20.0
 JOB_BUDGET_SECONDS = 240.0
-HALT_RECHECK_SECONDS = 60.0
-
-
-def nonce_for(kind: str, target: str, event_id: str) -> str:
-    """A deterministic Discord nonce (25 chars) for one logical message; same across retries."""
-    digest = hashlib.sha256(f"{kind}:{target}:{event_id}".encode()).digest()
-    return base64.b32encode(digest).decode("ascii").rstrip("=")[:25].lower()
-
-
-class Outcome(Enum):
-    DONE = "done"  # sent, delivered or failed for good: the channel may go on
-    WAITING = "waiting"  # must wait (rate limit, backoff): the channel stops here, in order
-    HALTED = "halted"  # sending is stopped for everyone
-
-
-@dataclass
-class DeliveryReport:
-    sent: int = 0
-    failed: int = 0
-    waiting: int = 0
-    halted: bool = False
-    outcomes: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class _Attempt:
-    """One row of a wave: what became of its request."""
-
-    row: PendingAnnouncement
-    route_key: str
-    outcome: Outcome | None = None  # decided before anything was sent (limiter refused)
-    sent: SentMessage | None = None
-    error: DiscordError | None = None
-
-    def response(self) -> tuple[int, RateLimitInfo | None] | None:
-        """(status, rate-limit info) of the request's answer, None if nothing was sent."""
-        if self.sent is not None:
-            return 200, self.sent.rate_limit
-        if self.error is not None:
-            return status_of(self.error), self.error.rate_limit
-        return None
 
 
 class ShardDelivery:
+    """One `announce` job: the shard's pending rows, in waves, within the job's time budget."""
+
     def __init__(
         self,
         runtime: Runtime,
@@ -114,14 +65,14 @@ class ShardDelivery:
         self._clock = clock
         self._deadline = clock() + budget_seconds
         self.report = DeliveryReport()
+        self._settlement = AnnouncementSettlement(runtime, self.report)
 
     def _may_go_on(self) -> bool:
         return not self.report.halted and self._clock() < self._deadline
 
     async def run(self) -> DeliveryReport:
-        runtime = self._runtime
         while self._may_go_on():
-            async with runtime.pool.connection() as conn:
+            async with self._runtime.pool.connection() as conn:
                 rows = await pending_announcements(conn, self._shard, BATCH)
             if not rows:
                 break
@@ -144,7 +95,7 @@ class ShardDelivery:
             while waiting and len(wave) < WAVE_SIZE:
                 queue = waiting.popleft()
                 while queue and queue[0].abandoned:
-                    await self._abandon(queue.popleft())
+                    await self._settlement.abandon(queue.popleft())
                     progressed = True
                 if queue and queue[0].due:
                     wave.append(queue)
@@ -161,151 +112,12 @@ class ShardDelivery:
                         waiting.append(queue)
         return progressed
 
-    async def _abandon(self, row: PendingAnnouncement) -> None:
-        async with self._runtime.pool.connection() as conn:
-            await mark_announcement_failed(conn, row.id, "never rendered: its fan-out gave up")
-        self.report.failed += 1
-        log.error("announcement_abandoned", guild_id=row.guild_id, event_id=row.event_id)
-
     async def _deliver_wave(self, rows: list[PendingAnnouncement]) -> list[Outcome]:
         """Send one row of each of several channels; one outcome per row, in order."""
-        runtime = self._runtime
-        if runtime.dry_run:
-            return await self._dry_run(rows)
-        limiter = runtime.limiter
-        if runtime.discord is None or limiter is None:
-            raise RuntimeError("delivery needs a Discord client and a limiter outside dry-run")
-        # Every acquire (and below, every record) is issued in the same event-loop turn, so
-        # the limiter serves the wave in one round trip each.
-        attempts = await asyncio.gather(*(self._send(row) for row in rows))
-        answered = [(attempt, attempt.response()) for attempt in attempts]
-        await asyncio.gather(
-            *(
-                limiter.record(attempt.route_key, attempt.row.channel_id, *response)
-                for attempt, response in answered
-                if response is not None
-            )
+        answers = await self._runtime.port.announce(
+            [_announcement(row) for row in rows], max_wait=MAX_LIMITER_WAIT
         )
-        marks = [
-            SentMark(attempt.row.id, attempt.sent.channel_id, attempt.sent.id)
-            for attempt in attempts
-            if attempt.sent is not None
-        ]
-        if marks:
-            async with runtime.pool.connection() as conn:
-                await mark_announcements_sent(conn, marks)
-        outcomes: list[Outcome] = []
-        for attempt in attempts:
-            if attempt.outcome is not None:
-                outcomes.append(attempt.outcome)
-            elif attempt.error is not None:
-                outcomes.append(await self._failed(attempt.row, attempt.error))
-            elif attempt.sent is not None:
-                self._sent(attempt.row, attempt.sent.id)
-                outcomes.append(Outcome.DONE)
-        return outcomes
-
-    async def _send(self, row: PendingAnnouncement) -> _Attempt:
-        """Take a limiter slot for the row and POST it (at once, so it goes out at its slot)."""
-        discord, limiter = self._runtime.discord, self._runtime.limiter
-        if row.payload is None or discord is None or limiter is None:
-            raise RuntimeError("only rendered rows are sent, by a runtime that can send")
-        route = create_message_route(row.channel_id)
-        attempt = _Attempt(row, route.key)
-        try:
-            await limiter.acquire(
-                Lane.ANNOUNCE, route.key, row.channel_id, max_wait=MAX_LIMITER_WAIT
-            )
-        except WaitTooLong as wait:
-            delay = max(0.0, (wait.retry_at - datetime.now(UTC)).total_seconds())
-            await self._retry(row, delay, "waiting for the rate limit", counts=False)
-            attempt.outcome = Outcome.WAITING
-            return attempt
-        except LimiterHalted as halted:
-            log.warning("delivery_halted", reason=halted.reason)
-            attempt.outcome = Outcome.HALTED
-            return attempt
-        nonce = nonce_for("announce", row.guild_id, row.event_id)
-        try:
-            attempt.sent = await discord.create_message(row.channel_id, row.payload, nonce=nonce)
-        except DiscordError as error:
-            attempt.error = error
-        return attempt
-
-    async def _dry_run(self, rows: list[PendingAnnouncement]) -> list[Outcome]:
-        for row in rows:
-            payload = row.payload or {}
-            embeds: list[dict[str, Any]] = payload.get("embeds") or []
-            log.warning(
-                "announcement_dry_run",
-                guild_id=row.guild_id,
-                channel_id=row.channel_id,
-                content=payload.get("content"),
-                embed_title=embeds[0].get("title") if embeds else None,
-                allowed_mentions=payload.get("allowed_mentions"),
-            )
-        marks = [SentMark(row.id, row.channel_id, None, dry_run=True) for row in rows]
-        async with self._runtime.pool.connection() as conn:
-            await mark_announcements_sent(conn, marks)
-        for row in rows:
-            self._sent(row, None)
-        return [Outcome.DONE] * len(rows)
-
-    def _sent(self, row: PendingAnnouncement, message_id: str | None) -> None:
-        self.report.sent += 1
-        metrics = self._runtime.metrics
-        metrics.discord_requests.labels("create_message", "200").inc()
-        if row.stream_started_at is not None:
-            latency = (datetime.now(UTC) - row.stream_started_at).total_seconds()
-            metrics.send_latency.observe(max(0.0, latency))
-        log.info(
-            "announcement_sent",
-            guild_id=row.guild_id,
-            channel_id=row.channel_id,
-            event_id=row.event_id,
-            message_id=message_id,
-        )
-
-    async def _failed(self, row: PendingAnnouncement, error: DiscordError) -> Outcome:
-        decision = decide(error, attempts=row.attempts)
-        if isinstance(error, RateLimited):
-            self._runtime.metrics.discord_rate_limited.labels(error.scope or "unknown").inc()
-        self._runtime.metrics.discord_requests.labels("create_message", str(status_of(error))).inc()
-        if decision.action is Action.RETRY:
-            await self._retry(row, decision.delay, decision.reason, decision.counts_as_attempt)
-            return Outcome.WAITING
-        if decision.action is Action.HALT:
-            await self._retry(row, HALT_RECHECK_SECONDS, decision.reason, counts=False)
-            log.error("delivery_halted", reason=decision.reason, guild_id=row.guild_id)
-            return Outcome.HALTED
-        async with self._runtime.pool.connection() as conn, conn.transaction():
-            if decision.action is Action.DELIVERED:
-                await mark_announcement_sent(
-                    conn, row.id, channel_id=row.channel_id, message_id=None
-                )
-            elif decision.action is Action.DISABLE_TARGET:
-                await mark_announcement_failed(conn, row.id, decision.reason)
-                await disable_guild_delivery(conn, row.guild_id, decision.reason)
-            else:
-                await mark_announcement_failed(conn, row.id, decision.reason)
-        if decision.action is not Action.DELIVERED:
-            self.report.failed += 1
-            log.warning(
-                "announcement_failed",
-                guild_id=row.guild_id,
-                channel_id=row.channel_id,
-                event_id=row.event_id,
-                action=decision.action.value,
-                reason=decision.reason,
-            )
-        return Outcome.DONE
-
-    async def _retry(
-        self, row: PendingAnnouncement, delay: float, reason: str, counts: bool
-    ) -> None:
-        self.report.waiting += 1
-        async with self._runtime.pool.connection() as conn:
-            await mark_announcement_retry(conn, row.id, delay=delay, reason=reason, counts=counts)
+        return await self._settlement.settle(rows, answers)
 
     async def _schedule_follow_up(self) -> None:
         async with self._runtime.pool.connection() as conn:
@@ -317,7 +129,15 @@ class ShardDelivery:
         await schedule_announcement_follow_up(self._runtime.app, self._shard, due)
 
 
-DeliverFunction = Callable[[Runtime, int], Awaitable[DeliveryReport]]
+def _announcement(row: PendingAnnouncement) -> Announcement:
+    if row.payload is None:
+        raise RuntimeError("only rendered rows are sent")
+    return Announcement(
+        guild_id=row.guild_id,
+        channel_id=row.channel_id,
+        payload=row.payload,
+        nonce=nonce_for("announce", row.guild_id, row.event_id),
+    )
 
 
 async def deliver_announcements(runtime: Runtime, shard: int) -> DeliveryReport:

@@ -1,6 +1,6 @@
 """`dm`: deliver pending personal DMs on their own slow lane (own queue, one lock, own rate share).
 
-Only members who subscribed get one (SPEC §1); each (user, stream) is claimed once across guilds.
+Only members who subscribed get one; each (user, stream) is claimed once across guilds.
 The DM channel is opened once and cached in `users.dm_channel_id`. Discord's "opening DMs too
 fast" postpones the lane by minutes; a user Discord refuses (DMs closed, no mutual guild) is not
 attempted again.
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from functools import partial
 
 import structlog
 
-from streammaxing.discord.client import create_message_route, open_dm_route
+from streammaxing.discord.client import SentMessage
 from streammaxing.discord.errors import DiscordError
-from streammaxing.discord.limiter import Lane, LimiterHalted, WaitTooLong
 from streammaxing.runtime import Runtime
 from streammaxing.schema.outbox import (
     PendingDm,
@@ -26,9 +26,10 @@ from streammaxing.schema.outbox import (
     next_dm_due,
     pending_dms,
 )
-from streammaxing.workers.announce import DeliveryReport, Outcome, nonce_for
+from streammaxing.workers.delivery import DeliveryReport, Outcome, nonce_for
+from streammaxing.workers.port import Accepted, DirectMessage, Halted, MustWait, Refused
 from streammaxing.workers.queueing import schedule_dm_follow_up
-from streammaxing.workers.retry import Action, decide, status_of
+from streammaxing.workers.retry import Action, decide
 
 log = structlog.get_logger(__name__)
 
@@ -64,53 +65,53 @@ class DmDelivery:
         return self.report
 
     async def _deliver(self, row: PendingDm) -> Outcome:
-        runtime = self._runtime
-        if runtime.dry_run:
-            log.warning("dm_dry_run", user_id=row.user_id, event_id=row.event_id)
-            async with runtime.pool.connection() as conn:
+        dm = DirectMessage(
+            user_id=row.user_id,
+            event_id=row.event_id,
+            channel_id=row.dm_channel_id,
+            payload=row.payload,
+            nonce=nonce_for("dm", row.user_id, row.event_id),
+        )
+        answer = await self._runtime.port.send_dm(
+            dm, max_wait=MAX_LIMITER_WAIT, channel_opened=partial(self._cache_channel, row.user_id)
+        )
+        match answer:
+            case Accepted(message=message):
+                await self._sent(row, message)
+                return Outcome.DONE
+            case MustWait(error=wait):
+                delay = max(0.0, (wait.retry_at - datetime.now(UTC)).total_seconds())
+                async with self._runtime.pool.connection() as conn:
+                    await mark_dm_retry(
+                        conn, row.id, delay=delay, reason="rate limited", counts=False
+                    )
+                return Outcome.WAITING
+            case Halted(error=halted):
+                log.warning("dm_delivery_halted", reason=halted.reason)
+                return Outcome.HALTED
+            case Refused(error=error):
+                return await self._failed(row, error)
+
+    async def _cache_channel(self, user_id: str, channel_id: str) -> None:
+        async with self._runtime.pool.connection() as conn:
+            await cache_dm_channel(conn, user_id, channel_id)
+
+    async def _sent(self, row: PendingDm, message: SentMessage | None) -> None:
+        """Mark the DM sent; no message means nothing was sent (dry run)."""
+        async with self._runtime.pool.connection() as conn:
+            if message is None:
                 await mark_dm_done(conn, row.id, status="dry_run", channel_id=None, message_id=None)
-            self.report.sent += 1
-            return Outcome.DONE
-        discord, limiter = runtime.discord, runtime.limiter
-        if discord is None or limiter is None:
-            raise RuntimeError("DM delivery needs a Discord client and a limiter outside dry-run")
-        channel_id = row.dm_channel_id
-        try:
-            if channel_id is None:
-                route = open_dm_route()
-                await limiter.acquire(Lane.DM, route.key, "", max_wait=MAX_LIMITER_WAIT)
-                try:
-                    channel_id = await discord.open_dm(row.user_id)
-                except DiscordError as error:
-                    await limiter.record(route.key, "", status_of(error), error.rate_limit)
-                    return await self._failed(row, error)
-                await limiter.record(route.key, "", 200, None)
-                async with runtime.pool.connection() as conn:
-                    await cache_dm_channel(conn, row.user_id, channel_id)
-            route = create_message_route(channel_id)
-            await limiter.acquire(Lane.DM, route.key, channel_id, max_wait=MAX_LIMITER_WAIT)
-        except WaitTooLong as wait:
-            delay = max(0.0, (wait.retry_at - datetime.now(UTC)).total_seconds())
-            async with runtime.pool.connection() as conn:
-                await mark_dm_retry(conn, row.id, delay=delay, reason="rate limited", counts=False)
-            return Outcome.WAITING
-        except LimiterHalted as halted:
-            log.warning("dm_delivery_halted", reason=halted.reason)
-            return Outcome.HALTED
-        nonce = nonce_for("dm", row.user_id, row.event_id)
-        try:
-            sent = await discord.create_message(channel_id, row.payload, nonce=nonce)
-        except DiscordError as error:
-            await limiter.record(route.key, channel_id, status_of(error), error.rate_limit)
-            return await self._failed(row, error)
-        await limiter.record(route.key, channel_id, 200, sent.rate_limit)
-        async with runtime.pool.connection() as conn:
-            await mark_dm_done(
-                conn, row.id, status="sent", channel_id=sent.channel_id, message_id=sent.id
-            )
+            else:
+                await mark_dm_done(
+                    conn,
+                    row.id,
+                    status="sent",
+                    channel_id=message.channel_id,
+                    message_id=message.id,
+                )
         self.report.sent += 1
-        log.info("dm_sent", user_id=row.user_id, event_id=row.event_id, message_id=sent.id)
-        return Outcome.DONE
+        message_id = message.id if message is not None else None
+        log.info("dm_sent", user_id=row.user_id, event_id=row.event_id, message_id=message_id)
 
     async def _failed(self, row: PendingDm, error: DiscordError) -> Outcome:
         decision = decide(error, attempts=row.attempts, is_dm=True)

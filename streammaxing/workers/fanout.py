@@ -32,12 +32,12 @@ from streammaxing.schema.lifecycle import (
 from streammaxing.schema.streamers import upsert_streamer
 from streammaxing.templating import DEFAULT_TEMPLATE, render_announcement
 from streammaxing.workers.enrich import OnlineEvent, enrich
-from streammaxing.workers.lifecycle import EditKind, snapshot_of
 from streammaxing.workers.queueing import (
     defer_announcement_delivery,
     defer_dm_delivery,
     defer_edit,
 )
+from streammaxing.workers.snapshot import EditKind, snapshot_of
 
 log = structlog.get_logger(__name__)
 

@@ -1,4 +1,4 @@
-"""Stream lifecycle (SPEC §5.4): channel updates, going offline, and editing announcements.
+"""Stream lifecycle: channel updates, going offline, and editing announcements.
 
 - `channel_update` remembers the streamer's latest title/category and, while live, re-renders
   that stream's announcements (PATCH the sent ones, refresh the payload of unsent ones).
@@ -13,21 +13,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 import structlog
 
-from streammaxing.discord.client import edit_message_route
 from streammaxing.discord.errors import (
     MISSING_ACCESS,
     MISSING_PERMISSIONS,
     UNKNOWN_CHANNEL,
     UNKNOWN_MESSAGE,
-    DiscordError,
     PermanentError,
 )
-from streammaxing.discord.limiter import Lane
 from streammaxing.runtime import Runtime
 from streammaxing.schema.lifecycle import (
     EditTarget,
@@ -41,8 +37,9 @@ from streammaxing.schema.lifecycle import (
     stream_by_id,
 )
 from streammaxing.templating import StreamInfo, render_announcement, render_ended
+from streammaxing.workers.port import Accepted, Halted, MessageEdit, MustWait, Refused
 from streammaxing.workers.queueing import defer_edit, defer_finish_stream
-from streammaxing.workers.retry import status_of
+from streammaxing.workers.snapshot import EditKind, info_from, snapshot_of
 
 log = structlog.get_logger(__name__)
 
@@ -53,45 +50,12 @@ GONE_CODES = frozenset(
 )
 
 
-class EditKind(StrEnum):
-    UPDATE = "update"  # new title/category while live: every announcement of the stream
-    ENDED = "ended"  # the stream is over
-    RELIVE = "relive"  # a restart within the cooldown re-uses the previous message
-    REOPEN = "reopen"  # the same stream id came back online after it was marked ended
-
-
 _STATUSES: dict[EditKind, tuple[str, ...]] = {
     EditKind.UPDATE: ("sent", "resumed", "pending"),
     EditKind.ENDED: ("sent", "resumed"),
     EditKind.RELIVE: ("resumed",),
     EditKind.REOPEN: ("sent", "resumed"),
 }
-
-
-def snapshot_of(info: StreamInfo) -> dict[str, Any]:
-    return {
-        "streamer_login": info.streamer_login,
-        "streamer_display_name": info.streamer_display_name,
-        "streamer_avatar_url": info.streamer_avatar_url,
-        "stream_title": info.stream_title,
-        "game_name": info.game_name,
-        "viewer_count": info.viewer_count,
-        "stream_thumbnail_url": info.stream_thumbnail_url,
-        "started_at": info.started_at.isoformat(),
-    }
-
-
-def info_from(snapshot: dict[str, Any]) -> StreamInfo:
-    return StreamInfo(
-        streamer_login=str(snapshot["streamer_login"]),
-        streamer_display_name=str(snapshot["streamer_display_name"]),
-        streamer_avatar_url=snapshot.get("streamer_avatar_url"),
-        stream_title=str(snapshot.get("stream_title") or ""),
-        game_name=str(snapshot.get("game_name") or ""),
-        viewer_count=snapshot.get("viewer_count"),
-        stream_thumbnail_url=snapshot.get("stream_thumbnail_url"),
-        started_at=datetime.fromisoformat(str(snapshot["started_at"])),
-    )
 
 
 async def channel_update(runtime: Runtime, event: dict[str, Any]) -> str | None:
@@ -188,34 +152,22 @@ def _payload(
 async def _patch(
     runtime: Runtime, target: EditTarget, message_id: str, payload: dict[str, Any]
 ) -> bool:
-    if runtime.dry_run:
-        log.warning(
-            "announcement_edit_dry_run",
-            guild_id=target.guild_id,
-            message_id=message_id,
-            content=payload.get("content"),
-        )
-        return True
-    discord, limiter = runtime.discord, runtime.limiter
-    if discord is None or limiter is None:
-        raise RuntimeError("edits need a Discord client and a limiter outside dry-run")
-    route = edit_message_route(target.channel_id, message_id)
-    await limiter.acquire(Lane.ANNOUNCE, route.key, target.channel_id, max_wait=MAX_LIMITER_WAIT)
-    try:
-        sent = await discord.edit_message(target.channel_id, message_id, payload)
-    except PermanentError as error:
-        await limiter.record(route.key, target.channel_id, status_of(error), error.rate_limit)
-        if error.code in GONE_CODES:
-            log.info(
-                "edit_target_gone", guild_id=target.guild_id, message_id=message_id, code=error.code
-            )
+    edit = MessageEdit(target.guild_id, target.channel_id, message_id, payload)
+    match await runtime.port.edit(edit, max_wait=MAX_LIMITER_WAIT):
+        case Accepted():
+            runtime.metrics.discord_requests.labels("edit_message", "200").inc()
+            return True
+        case Refused(error=PermanentError() as error):
+            if error.code in GONE_CODES:
+                log.info(
+                    "edit_target_gone",
+                    guild_id=target.guild_id,
+                    message_id=message_id,
+                    code=error.code,
+                )
+                return False
+            log.warning("edit_failed", guild_id=target.guild_id, code=error.code, reason=str(error))
             return False
-        log.warning("edit_failed", guild_id=target.guild_id, code=error.code, reason=str(error))
-        return False
-    except DiscordError as error:
-        # Rate limits, 5xx, halts: let the job retry later (edits are idempotent).
-        await limiter.record(route.key, target.channel_id, status_of(error), error.rate_limit)
-        raise
-    await limiter.record(route.key, target.channel_id, 200, sent.rate_limit)
-    runtime.metrics.discord_requests.labels("edit_message", "200").inc()
-    return True
+        case Refused(error=error) | MustWait(error=error) | Halted(error=error):
+            # Rate limits, 5xx, halts: let the job retry later (edits are idempotent).
+            raise error

@@ -23,6 +23,7 @@ from streammaxing.runtime import Runtime
 from streammaxing.settings import Settings
 from streammaxing.templating import DEFAULT_TEMPLATE
 from streammaxing.twitch.client import HelixClient, build_helix_http_client
+from streammaxing.workers.dry_run_port import DryRunPort
 from tests.fakes.server import ServerThread
 from tests.fakes.twitch_fake import FakeSubscription, TwitchFakeState, create_app
 
@@ -77,7 +78,15 @@ async def runtime_fixture(
         fake.client_id,
         max_rate_limit_wait=5.0,
     )
-    runtime = Runtime(settings=make_settings(), pool=pool, metrics=Metrics(), app=app, helix=helix)
+    runtime = Runtime(
+        settings=make_settings(),
+        pool=pool,
+        metrics=Metrics(),
+        app=app,
+        # The periodic jobs never talk to Discord.
+        port=DryRunPort(),
+        helix=helix,
+    )
     try:
         yield runtime
     finally:

@@ -22,6 +22,9 @@ from streammaxing.runtime import Runtime
 from streammaxing.settings import load_settings
 from streammaxing.templating import DEFAULT_TEMPLATE
 from streammaxing.twitch.client import HelixClient, build_helix_http_client
+from streammaxing.workers.discord_port import LiveDiscordPort
+from streammaxing.workers.dry_run_port import DryRunPort
+from streammaxing.workers.port import DiscordPort
 from tests.fakes.discord_fake import FakeDiscordServer
 from tests.fakes.twitch_fake import TwitchFakeState
 
@@ -161,7 +164,18 @@ async def pipeline(
     await pool.open(wait=True)
     app = task_app(schedule=False)
     await app.open_async(pool=pool)
-    runtime = Runtime(settings=configured, pool=pool, metrics=Metrics(), app=app)
+    port: DiscordPort = DryRunPort()
+    if discord is not None:
+        discord.state.add_token(BOT_TOKEN)
+        port = LiveDiscordPort(
+            DiscordClient(build_http_client(discord.api_url, BOT_TOKEN, "test")),
+            DiscordLimiter(
+                pool,
+                global_rate=global_rate,
+                token_fingerprint=hashlib.sha256(BOT_TOKEN.encode()).hexdigest()[:16],
+            ),
+        )
+    runtime = Runtime(settings=configured, pool=pool, metrics=Metrics(), app=app, port=port)
     if twitch_url is not None and twitch_state is not None:
         runtime.helix = HelixClient(
             build_helix_http_client(
@@ -172,19 +186,10 @@ async def pipeline(
             ),
             twitch_state.client_id,
         )
-    if discord is not None:
-        discord.state.add_token(BOT_TOKEN)
-        runtime.discord = DiscordClient(build_http_client(discord.api_url, BOT_TOKEN, "test"))
-        runtime.limiter = DiscordLimiter(
-            pool,
-            global_rate=global_rate,
-            token_fingerprint=hashlib.sha256(BOT_TOKEN.encode()).hexdigest()[:16],
-        )
     try:
         yield Pipeline(runtime=runtime, discord=discord)
     finally:
-        if runtime.discord is not None:
-            await runtime.discord.aclose()
+        await port.aclose()
         if runtime.helix is not None:
             await runtime.helix.aclose()
         await app.close_async()
