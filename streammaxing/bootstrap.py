@@ -104,7 +104,7 @@ async def build_runtime(settings: Settings, url: str, pool_size: int) -> Runtime
     await pool.open(wait=True, timeout=30)
     app = task_app()
     await app.open_async(pool=pool)
-    runtime = Runtime(settings=settings, pool=pool, metrics=Metrics(), app=app)
+    runtime = Runtime(settings=settings, pool=pool, metrics=Metrics(pools=[pool]), app=app)
     runtime.helix = helix(settings)
     token = settings.discord_bot_token
     if token is not None and not settings.dry_run:
@@ -147,7 +147,7 @@ def build_ingest(settings: Settings, url: str) -> Starlette:
     pool = create_pool(url, min_size=min_size, max_size=max_size, name="ingest")
     state = IngestState(
         pool=pool,
-        metrics=Metrics(),
+        metrics=Metrics(pools=[pool]),
         committer=GroupCommitter(pool),
         eventsub_secrets=settings.eventsub_secrets,
     )

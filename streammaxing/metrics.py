@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from streammaxing.pool_metrics import Pool, PoolCollector
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class Metrics:
-    """Every metric StreamMaxing exports."""
+    """Every metric StreamMaxing exports; `pools`: the connection pools the process serves
+    from, whose statistics (size, in use, waiting, timeouts…) are read at each scrape."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self, registry: CollectorRegistry | None = None, *, pools: Iterable[Pool] = ()
+    ) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        self.pools = PoolCollector()
+        r.register(self.pools)
+        for pool in pools:
+            self.pools.watch(pool)
         self.webhooks = Counter(
             "webhooks",
             "EventSub webhook requests by message type and outcome",
