@@ -100,7 +100,9 @@ async def build_runtime(settings: Settings, url: str, pool_size: int) -> Runtime
     from streammaxing.discord.limiter import DiscordLimiter
     from streammaxing.metrics import Metrics
 
-    pool = create_pool(url, min_size=1, max_size=pool_size, name="worker")
+    pool = create_pool(
+        url, min_size=1, max_size=pool_size, name="worker", slow_query_ms=settings.slow_query_ms
+    )
     await pool.open(wait=True, timeout=30)
     app = task_app()
     await app.open_async(pool=pool)
@@ -144,7 +146,13 @@ def build_ingest(settings: Settings, url: str) -> Starlette:
 
     settings.require("twitch_eventsub_secret")
     min_size, max_size = INGEST_POOL
-    pool = create_pool(url, min_size=min_size, max_size=max_size, name="ingest")
+    pool = create_pool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        name="ingest",
+        slow_query_ms=settings.slow_query_ms,
+    )
     state = IngestState(
         pool=pool,
         metrics=Metrics(pools=[pool]),

@@ -3,7 +3,8 @@
 `PoolCollector` is registered on a process's `Metrics` registry; each pool it watches is read
 with `pool.get_stats()` at collection time (no background task, no reset: psycopg_pool's
 counters only grow, which is what a Prometheus counter is). Every series is labelled with the
-pool's name (`ingest`, `worker`, …).
+pool's name (`ingest`, `worker`, …). The slow statements each pool's connections ran
+(`streammaxing.slow_queries`) are counted here too.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any, Final
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
+
+from streammaxing.slow_queries import slow_queries_of
 
 Pool = AsyncConnectionPool[AsyncConnection[Any]]
 Family = GaugeMetricFamily | CounterMetricFamily
@@ -69,9 +72,12 @@ _COUNTERS: Final = (
     ),
 )
 IN_USE: Final = "db_pool_in_use"
+SLOW_QUERIES: Final = "db_slow_queries"
 
 #: Every metric family this collector exports (counters without their `_total` suffix).
-METRIC_NAMES: Final = frozenset({IN_USE, *(g[0] for g in _GAUGES), *(c[0] for c in _COUNTERS)})
+METRIC_NAMES: Final = frozenset(
+    {IN_USE, SLOW_QUERIES, *(g[0] for g in _GAUGES), *(c[0] for c in _COUNTERS)}
+)
 
 
 class PoolCollector:
@@ -100,6 +106,8 @@ class PoolCollector:
             families[IN_USE].add_metric(labels, max(0, in_use))
             for name, _help, key, scale in _COUNTERS:
                 families[name].add_metric(labels, stats.get(key, 0) * scale)
+            slow = slow_queries_of(pool)
+            families[SLOW_QUERIES].add_metric(labels, slow.count if slow is not None else 0)
         return families.values()
 
     def _families(self) -> Iterator[Family]:
@@ -108,3 +116,8 @@ class PoolCollector:
         yield GaugeMetricFamily(IN_USE, "Connections handed out by the pool", labels=["pool"])
         for name, help_text, *_ in _COUNTERS:
             yield CounterMetricFamily(name, help_text, labels=["pool"])
+        yield CounterMetricFamily(
+            SLOW_QUERIES,
+            "Statements slower than SLOW_QUERY_MS on the pool's connections",
+            labels=["pool"],
+        )
