@@ -59,6 +59,19 @@ class Metrics:
             registry=r,
         )
         self.queue_depth = Gauge("queue_depth", "Jobs waiting in the queue", ["queue"], registry=r)
+        self.discord_sending_halted = Gauge(
+            "discord_sending_halted",
+            "Bot tokens whose Discord sending is halted now, by reason "
+            "(unauthorized, cloudflare_ban, invalid_request_breaker)",
+            ["reason"],
+            registry=r,
+        )
+        self.discord_invalid_requests = Gauge(
+            "discord_invalid_requests",
+            "Invalid Discord requests (401, 403, non-shared 429) in the breaker's 10-minute "
+            "window; sending halts at 2500",
+            registry=r,
+        )
         self.twitch_subscription_cost = Gauge(
             "twitch_eventsub_total_cost", "EventSub total_cost reported by Twitch", registry=r
         )
