@@ -72,6 +72,12 @@ class Metrics:
             "window; sending halts at 2500",
             registry=r,
         )
+        self.inactive_guilds = Gauge(
+            "inactive_guilds",
+            "Guilds with no announcement delivered in `days` days (refreshed by the daily prune)",
+            ["days"],
+            registry=r,
+        )
         self.twitch_subscription_cost = Gauge(
             "twitch_eventsub_total_cost", "EventSub total_cost reported by Twitch", registry=r
         )

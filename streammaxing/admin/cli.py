@@ -1,9 +1,11 @@
-"""Admin verbs for the ``streammaxing`` command line, 1:1 with the admin API's operations.
+"""Admin verbs for the ``streammaxing`` command line, 1:1 with the admin API's operations
+(plus ``guilds-inactive``, a report the CLI alone offers).
 
 ``add_admin_commands(subparsers)`` adds ``guild``, ``config``, ``streamer``, ``user``, ``dm``,
-``prefs`` and ``history``; ``run_admin_command(args, services)`` runs the verb parsed and
-returns the exit code: 0 done, 1 not found / conflict / Twitch or database unavailable, 2 bad
-input. Results go to stdout (a short summary, or JSON with ``--json``), errors to stderr.
+``prefs``, ``history`` and ``guilds-inactive``; ``run_admin_command(args, services)`` runs the
+verb parsed and returns the exit code: 0 done, 1 not found / conflict / Twitch or database
+unavailable, 2 bad input. Results go to stdout (a short summary, or JSON with ``--json``),
+errors to stderr.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from streammaxing.admin.service import AdminServices
 __all__ = ["ADMIN_COMMANDS", "add_admin_commands", "is_admin_command", "run_admin_command"]
 
 #: The top-level commands this module adds.
-ADMIN_COMMANDS: Final = frozenset({"guild", "config", "streamer", "user", "dm", "prefs", "history"})
+ADMIN_COMMANDS: Final = frozenset(
+    {"guild", "config", "streamer", "user", "dm", "prefs", "history", "guilds-inactive"}
+)
 
 Action = Callable[[argparse.Namespace, AdminServices], Awaitable[actions.Outcome]]
 # argparse has no public name for the object `add_subparsers()` returns.
@@ -206,6 +210,13 @@ def add_admin_commands(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
     history.add_argument("--limit", type=int, help="how many (1-200, default 50)")
     history.add_argument("--json", action="store_true", help="print the result as JSON")
     history.set_defaults(admin_action=actions.history)
+    inactive = subparsers.add_parser(
+        "guilds-inactive",
+        help="report guilds with no announcement delivered lately (nothing is deleted)",
+    )
+    inactive.add_argument("--days", type=int, default=90, help="inactive for this many days")
+    inactive.add_argument("--json", action="store_true", help="print the result as JSON")
+    inactive.set_defaults(admin_action=actions.guilds_inactive)
 
 
 def is_admin_command(args: argparse.Namespace) -> bool:

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ValidationError
 
-from streammaxing.admin import service, service_members, service_streamers
+from streammaxing.admin import reports, service, service_members, service_streamers
 from streammaxing.admin.errors import FieldIssue, Invalid, issues_from_validation
 from streammaxing.admin.models import (
     GuildConfigUpdate,
@@ -254,3 +254,10 @@ async def prefs_unmute(args: argparse.Namespace, s: AdminServices) -> Outcome:
 async def prefs_clear(args: argparse.Namespace, s: AdminServices) -> Outcome:
     await service_members.clear_preference(s, args.user_id, args.guild_id, args.streamer)
     return Outcome(note=f"preference for {args.streamer} cleared (back to the default: on)")
+
+
+async def guilds_inactive(args: argparse.Namespace, s: AdminServices) -> Outcome:
+    query = reports.InactiveGuildsQuery.model_validate(_given(days=args.days))
+    result = await reports.inactive_guilds(s, query)
+    note = f"{len(result.items)} guild(s) with no announcement delivered in {query.days} days"
+    return Outcome(result, note=note)
