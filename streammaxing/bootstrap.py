@@ -124,14 +124,16 @@ async def build_runtime(settings: Settings, url: str, pool_size: int) -> Runtime
     from streammaxing.db import create_pool
     from streammaxing.metrics import Metrics
 
-    pool = create_pool(url, min_size=1, max_size=pool_size, name="worker")
+    pool = create_pool(
+        url, min_size=1, max_size=pool_size, name="worker", slow_query_ms=settings.slow_query_ms
+    )
     await pool.open(wait=True, timeout=30)
     app = task_app()
     await app.open_async(pool=pool)
     runtime = Runtime(
         settings=settings,
         pool=pool,
-        metrics=Metrics(),
+        metrics=Metrics(pools=[pool]),
         app=app,
         port=discord_port(settings, pool),
     )
@@ -158,10 +160,16 @@ def build_ingest(settings: Settings, url: str) -> Starlette:
 
     settings.require("twitch_eventsub_secret")
     min_size, max_size = INGEST_POOL
-    pool = create_pool(url, min_size=min_size, max_size=max_size, name="ingest")
+    pool = create_pool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        name="ingest",
+        slow_query_ms=settings.slow_query_ms,
+    )
     state = IngestState(
         pool=pool,
-        metrics=Metrics(),
+        metrics=Metrics(pools=[pool]),
         committer=GroupCommitter(pool),
         eventsub_secrets=settings.eventsub_secrets,
     )

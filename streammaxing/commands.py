@@ -94,7 +94,9 @@ async def run_admin(settings: Settings, url: str, args: argparse.Namespace) -> i
     from streammaxing.admin.cli import run_admin_command
     from streammaxing.db import create_pool
 
-    pool = create_pool(url, min_size=1, max_size=2, name="admin")
+    pool = create_pool(
+        url, min_size=1, max_size=2, name="admin", slow_query_ms=settings.slow_query_ms
+    )
     try:
         await pool.open(wait=True, timeout=10)
     except PoolTimeout:

@@ -5,6 +5,11 @@ from __future__ import annotations
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from streammaxing.slow_queries import SlowQueries
+
+#: Statements slower than this are logged as `slow_query` (the `SLOW_QUERY_MS` default).
+DEFAULT_SLOW_QUERY_MS = 100
+
 
 async def _autocommit(conn: AsyncConnection[object]) -> None:
     # Set here rather than in `kwargs`: procrastinate opens its LISTEN connection with the pool's
@@ -13,15 +18,23 @@ async def _autocommit(conn: AsyncConnection[object]) -> None:
 
 
 def create_pool(
-    conninfo: str, *, min_size: int = 1, max_size: int = 10, name: str = "streammaxing"
+    conninfo: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    name: str = "streammaxing",
+    slow_query_ms: float = DEFAULT_SLOW_QUERY_MS,
 ) -> AsyncConnectionPool[AsyncConnection[object]]:
     """A closed pool of autocommit connections; open it with `await pool.open()` at startup.
 
     Autocommit: each query function's statement commits on its own unless the caller (the edge)
-    opens `conn.transaction()`.
+    opens `conn.transaction()`. Every statement slower than `slow_query_ms` is logged as one
+    `slow_query` event and counted (`streammaxing.slow_queries`).
     """
+    slow = SlowQueries(name, slow_query_ms)
     return AsyncConnectionPool(
         conninfo,
+        kwargs={"cursor_factory": slow.cursor_class},
         min_size=min_size,
         max_size=max_size,
         name=name,

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from streammaxing.pool_metrics import Pool, PoolCollector
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class Metrics:
-    """Every metric StreamMaxing exports."""
+    """Every metric StreamMaxing exports; `pools`: the connection pools the process serves
+    from, whose statistics (size, in use, waiting, timeouts…) are read at each scrape."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self, registry: CollectorRegistry | None = None, *, pools: Iterable[Pool] = ()
+    ) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        self.pools = PoolCollector()
+        r.register(self.pools)
+        for pool in pools:
+            self.pools.watch(pool)
         self.webhooks = Counter(
             "webhooks",
             "EventSub webhook requests by message type and outcome",
@@ -48,6 +59,25 @@ class Metrics:
             registry=r,
         )
         self.queue_depth = Gauge("queue_depth", "Jobs waiting in the queue", ["queue"], registry=r)
+        self.discord_sending_halted = Gauge(
+            "discord_sending_halted",
+            "Bot tokens whose Discord sending is halted now, by reason "
+            "(unauthorized, cloudflare_ban, invalid_request_breaker)",
+            ["reason"],
+            registry=r,
+        )
+        self.discord_invalid_requests = Gauge(
+            "discord_invalid_requests",
+            "Invalid Discord requests (401, 403, non-shared 429) in the breaker's 10-minute "
+            "window; sending halts at 2500",
+            registry=r,
+        )
+        self.inactive_guilds = Gauge(
+            "inactive_guilds",
+            "Guilds with no announcement delivered in `days` days (refreshed by the daily prune)",
+            ["days"],
+            registry=r,
+        )
         self.twitch_subscription_cost = Gauge(
             "twitch_eventsub_total_cost", "EventSub total_cost reported by Twitch", registry=r
         )

@@ -56,6 +56,7 @@ _RULES: dict[str, str] = {
     "offline_grace_seconds": "must be a whole number of seconds ≥ 0",
     "restart_cooldown_seconds": "must be a whole number of seconds ≥ 0",
     "retention_days": "must be a whole number of days ≥ 1",
+    "slow_query_ms": "must be a whole number of milliseconds ≥ 1",
 }
 
 
@@ -96,6 +97,8 @@ class Settings(BaseSettings):
     offline_grace_seconds: int = Field(default=120, ge=0)
     restart_cooldown_seconds: int = Field(default=600, ge=0)
     retention_days: int = Field(default=30, ge=1)
+    #: Statements slower than this are logged as `slow_query` and counted.
+    slow_query_ms: int = Field(default=100, ge=1)
 
     @field_validator("twitch_eventsub_secret", mode="before")
     @classmethod

@@ -1,10 +1,11 @@
-"""Admin verbs for the ``streammaxing`` command line, 1:1 with the admin API's operations.
+"""Admin verbs for the ``streammaxing`` command line, 1:1 with the admin API's operations
+(plus ``guilds-inactive``, a report the CLI alone offers).
 
 ``add_admin_commands(subparsers)`` adds ``guild``, ``config``, ``streamer``, ``user``, ``dm``,
-``prefs``, ``history`` and ``audit``; ``run_admin_command(args, services)`` runs the verb parsed,
-as the operator from the ``cli`` surface, and returns the exit code: 0 done, 1 forbidden / not
-found / conflict / Twitch or database unavailable, 2 bad input. Results go to stdout (a short
-summary, or JSON with ``--json``), errors to stderr.
+``prefs``, ``history``, ``audit`` and ``guilds-inactive``; ``run_admin_command(args, services)``
+runs the verb parsed, as the operator from the ``cli`` surface, and returns the exit code: 0 done,
+1 forbidden / not found / conflict / Twitch or database unavailable, 2 bad input. Results go to
+stdout (a short summary, or JSON with ``--json``), errors to stderr.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ __all__ = ["ADMIN_COMMANDS", "add_admin_commands", "is_admin_command", "run_admi
 
 #: The top-level commands this module adds.
 ADMIN_COMMANDS: Final = frozenset(
-    {"guild", "config", "streamer", "user", "dm", "prefs", "history", "audit"}
+    {"guild", "config", "streamer", "user", "dm", "prefs", "history", "audit", "guilds-inactive"}
 )
 
 Action = Callable[[argparse.Namespace, ManageServices], Awaitable[actions.Outcome]]
@@ -215,6 +216,13 @@ def add_admin_commands(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
     trail.add_argument("--before", type=int, help="continue below this entry id (next_cursor)")
     trail.add_argument("--json", action="store_true", help="print the result as JSON")
     trail.set_defaults(admin_action=actions.audit_trail)
+    inactive = subparsers.add_parser(
+        "guilds-inactive",
+        help="report guilds with no announcement delivered lately (nothing is deleted)",
+    )
+    inactive.add_argument("--days", type=int, default=90, help="inactive for this many days")
+    inactive.add_argument("--json", action="store_true", help="print the result as JSON")
+    inactive.set_defaults(admin_action=actions.guilds_inactive)
 
 
 def is_admin_command(args: argparse.Namespace) -> bool:

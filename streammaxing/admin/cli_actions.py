@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ValidationError
 
-from streammaxing.manage import audit, guilds, members, streamers
+from streammaxing.manage import audit, guilds, members, reports, streamers
 from streammaxing.manage.actor import Operator, Surface
 from streammaxing.manage.errors import FieldIssue, Invalid, issues_from_validation
 from streammaxing.manage.models import (
@@ -264,3 +264,10 @@ async def prefs_unmute(args: argparse.Namespace, s: ManageServices) -> Outcome:
 async def prefs_clear(args: argparse.Namespace, s: ManageServices) -> Outcome:
     await members.clear_preference(s, CLI_ACTOR, args.user_id, args.guild_id, args.streamer)
     return Outcome(note=f"preference for {args.streamer} cleared (back to the default: on)")
+
+
+async def guilds_inactive(args: argparse.Namespace, s: ManageServices) -> Outcome:
+    query = reports.InactiveGuildsQuery.model_validate(_given(days=args.days))
+    result = await reports.inactive_guilds(s, CLI_ACTOR, query)
+    note = f"{len(result.items)} guild(s) with no announcement delivered in {query.days} days"
+    return Outcome(result, note=note)

@@ -1,5 +1,7 @@
 """`prune` (daily): old delivery logs, remembered webhook message ids, finished queue jobs, and
-Discord rate-limit buckets nobody has used for a while."""
+Discord rate-limit buckets nobody has used for a while. It also counts the guilds with no
+delivery in `INACTIVE_GUILD_DAYS` days for the `inactive_guilds` gauge (reported, never
+deleted: `streammaxing guilds-inactive` lists them)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from dataclasses import asdict, dataclass
 import structlog
 
 from streammaxing.runtime import Runtime
+from streammaxing.schema.inactive_guilds import count_inactive_guilds
 from streammaxing.schema.ratelimits import prune_idle_buckets
 from streammaxing.schema.retention import prune_dm_log, prune_notification_log
 from streammaxing.schema.webhooks import prune_message_ids
@@ -22,6 +25,8 @@ FINISHED_JOB_RETENTION_HOURS = 24
 # to minutes; a bucket forgotten after an idle hour is learned again from the next response
 # (one request in flight until then), so the table holds only channels posted to lately.
 IDLE_BUCKET_SECONDS = 3600.0
+#: A guild with no announcement delivered for this long counts as inactive.
+INACTIVE_GUILD_DAYS = 90
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,7 @@ class PruneResult:
     dms: int
     message_ids: int
     rate_limit_buckets: int
+    inactive_guilds: int
 
 
 async def prune(runtime: Runtime) -> PruneResult:
@@ -39,9 +45,11 @@ async def prune(runtime: Runtime) -> PruneResult:
         dms = await prune_dm_log(conn, days)
         message_ids = await prune_message_ids(conn, MESSAGE_ID_RETENTION_SECONDS)
         buckets = await prune_idle_buckets(conn, idle_seconds=IDLE_BUCKET_SECONDS)
+        inactive = await count_inactive_guilds(conn, INACTIVE_GUILD_DAYS)
+    runtime.metrics.inactive_guilds.labels(str(INACTIVE_GUILD_DAYS)).set(inactive)
     await runtime.app.job_manager.delete_old_jobs(
         nb_hours=FINISHED_JOB_RETENTION_HOURS, include_failed=False, include_cancelled=True
     )
-    result = PruneResult(notifications, dms, message_ids, buckets)
+    result = PruneResult(notifications, dms, message_ids, buckets, inactive)
     log.info("prune_finished", **asdict(result))
     return result

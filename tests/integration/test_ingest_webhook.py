@@ -56,7 +56,7 @@ def ingest(database_url: str) -> Iterator[Ingest]:
     pool = create_pool(database_url, min_size=1, max_size=8, name="test-ingest")
     state = IngestState(
         pool=pool,
-        metrics=Metrics(),
+        metrics=Metrics(pools=[pool]),
         committer=GroupCommitter(pool),
         eventsub_secrets=[SECRET.encode(), OLD_SECRET.encode()],
     )
@@ -422,6 +422,36 @@ class TestObservability:
         assert 'webhooks_total{outcome="duplicate",type="notification"} 1.0' in text
         assert "webhook_latency_seconds_bucket" in text
         assert 'queue_depth{queue="events"} 1.0' in text
+
+    def test_metrics_show_the_pool(self, ingest: Ingest) -> None:
+        """/metrics exposes the ingest pool's statistics, labelled with its name."""
+        text = httpx.get(f"{ingest.url}/metrics", timeout=5).text
+        assert 'db_pool_max_size{pool="test-ingest"} 8.0' in text
+        assert 'db_pool_requests_waiting{pool="test-ingest"} 0.0' in text
+        assert 'db_slow_queries_total{pool="test-ingest"} 0.0' in text
+
+    def test_metrics_show_discord_halts_and_invalid_requests(self, ingest: Ingest) -> None:
+        """/metrics reads the limiter's shared state: halts in force by reason (a lapsed one is
+        gone) and the invalid requests in the breaker's window, for the busiest token."""
+        with psycopg.connect(ingest.database_url, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO discord_rl_halts (token_key, reason, halted_until) VALUES"
+                " ('a', 'unauthorized', NULL),"
+                " ('b', 'invalid_request_breaker', now() + interval '10 minutes'),"
+                " ('c', 'cloudflare_ban', now() - interval '1 minute')"
+            )
+            conn.execute(
+                "INSERT INTO discord_rl_invalid (token_key, minute, hits) VALUES"
+                " ('a', date_trunc('minute', now()), 30),"
+                " ('a', date_trunc('minute', now()) - interval '1 minute', 12),"
+                " ('a', date_trunc('minute', now()) - interval '11 minutes', 500),"
+                " ('b', date_trunc('minute', now()), 7)"
+            )
+        text = httpx.get(f"{ingest.url}/metrics", timeout=5).text
+        assert 'discord_sending_halted{reason="unauthorized"} 1.0' in text
+        assert 'discord_sending_halted{reason="invalid_request_breaker"} 1.0' in text
+        assert 'reason="cloudflare_ban"' not in text
+        assert "discord_invalid_requests 42.0" in text
 
     def test_one_log_event_per_request_without_secrets(self, ingest: Ingest) -> None:
         """Each request logs one `webhook` event with its id, type and outcome — no signature."""

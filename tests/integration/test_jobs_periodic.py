@@ -276,6 +276,55 @@ class TestPrune:
                 jobs["waiting"],
             ]
 
+    async def test_remembers_each_guilds_last_delivery_and_counts_inactive_guilds(
+        self, runtime: Runtime
+    ) -> None:
+        """Pruned announcements leave the latest delivery of each guild in
+        `guilds.last_delivery_at` (failed ones do not count, a later one is never overwritten
+        by an earlier one), and the `inactive_guilds{days="90"}` gauge counts the guilds with
+        no delivery in 90 days."""
+        now = datetime.now(UTC)
+        async with runtime.pool.connection() as conn:
+            for guild_id, created_days, remembered_days in (
+                ("a", 400, None),
+                ("b", 400, 35),
+                ("idle", 400, 200),
+            ):
+                await conn.execute(
+                    "INSERT INTO guilds (guild_id, name, created_at, last_delivery_at)"
+                    " VALUES (%s, %s, %s, %s)",
+                    (
+                        guild_id,
+                        guild_id,
+                        now - timedelta(days=created_days),
+                        None if remembered_days is None else now - timedelta(days=remembered_days),
+                    ),
+                )
+            for guild_id, event_id, status, age in (
+                ("a", "a-sent", "sent", 40),
+                ("a", "a-newer", "sent", 35),
+                ("a", "a-failed", "failed", 31),
+                ("b", "b-older", "sent", 45),
+            ):
+                await conn.execute(
+                    "INSERT INTO notification_log (guild_id, event_id, status, sent_at)"
+                    " VALUES (%s, %s, %s, %s)",
+                    (guild_id, event_id, status, now - timedelta(days=age)),
+                )
+
+        result = await prune(runtime)
+
+        assert result.notifications == 4
+        async with runtime.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT guild_id, round(EXTRACT(EPOCH FROM now() - last_delivery_at) / 86400)"
+                " FROM guilds ORDER BY guild_id"
+            )
+            assert await cur.fetchall() == [("a", 35), ("b", 35), ("idle", 200)]
+        assert result.inactive_guilds == 1
+        gauge = runtime.metrics.registry.get_sample_value("inactive_guilds", {"days": "90"})
+        assert gauge == 1
+
     async def test_the_periodic_prune_forgets_idle_rate_limit_buckets(
         self, runtime: Runtime
     ) -> None:

@@ -38,6 +38,8 @@ class TestValidation:
             ("DISCORD_GLOBAL_RATE_LIMIT", "0", "DISCORD_GLOBAL_RATE_LIMIT must be"),
             ("OFFLINE_GRACE_SECONDS", "-1", "OFFLINE_GRACE_SECONDS must be"),
             ("RETENTION_DAYS", "zero", "RETENTION_DAYS must be"),
+            ("SLOW_QUERY_MS", "0", "SLOW_QUERY_MS must be a whole number of milliseconds"),
+            ("SLOW_QUERY_MS", "fast", "SLOW_QUERY_MS must be a whole number of milliseconds"),
             ("TOKEN_ENCRYPTION_KEYS", "not-a-fernet-key", "TOKEN_ENCRYPTION_KEYS must be"),
         ],
     )
@@ -83,6 +85,7 @@ class TestValidation:
         assert settings.offline_grace_seconds == 120
         assert settings.restart_cooldown_seconds == 600
         assert settings.discord_global_rate_limit == 50
+        assert settings.slow_query_ms == 100
 
     def test_dotenv_is_read(self, tmp_path: object) -> None:
         """Values come from .env in the working directory too."""
