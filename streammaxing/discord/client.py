@@ -30,6 +30,7 @@ from streammaxing.discord.errors import (
     Unauthorized,
 )
 from streammaxing.discord.http import MAX_CONCURRENT_REQUESTS, DiscordHttp, HttpAnswer
+from streammaxing.discord.models import GuildChannel, GuildInfo, GuildRole
 from streammaxing.discord.ratelimit_headers import (
     SCOPE_USER,
     RateLimitInfo,
@@ -39,6 +40,9 @@ from streammaxing.discord.ratelimit_headers import (
 PROJECT_URL = "https://github.com/streammaxing/streammaxing"
 MAX_NONCE_LENGTH = 25
 
+GET_GUILD = "/guilds/{guild_id}"
+GUILD_CHANNELS = "/guilds/{guild_id}/channels"
+GUILD_ROLES = "/guilds/{guild_id}/roles"
 CREATE_MESSAGE = "/channels/{channel_id}/messages"
 EDIT_MESSAGE = "/channels/{channel_id}/messages/{message_id}"
 OPEN_DM = "/users/@me/channels"
@@ -175,6 +179,33 @@ class DiscordClient:
             )
         return channel_id
 
+    async def get_guild(self, guild_id: str) -> GuildInfo:
+        """The guild's name, icon and owner (the bot must be in it: else PermanentError 10004)."""
+        return GuildInfo.from_json(
+            await self._read(make_route("GET", GET_GUILD, guild_id=guild_id))
+        )
+
+    async def guild_channels(self, guild_id: str) -> list[GuildChannel]:
+        """The guild's channels the bot can see, with their permission overwrites."""
+        body = await self._read(make_route("GET", GUILD_CHANNELS, guild_id=guild_id))
+        return [GuildChannel.from_json(item) for item in _json_list(body)]
+
+    async def guild_roles(self, guild_id: str) -> list[GuildRole]:
+        """The guild's roles, @everyone (id = guild id) included."""
+        body = await self._read(make_route("GET", GUILD_ROLES, guild_id=guild_id))
+        return [GuildRole.from_json(item) for item in _json_list(body)]
+
+    async def _read(self, route: Route) -> Any:
+        response, parsed, info = await self._request(route, None)
+        if parsed is None:
+            raise TransientError(
+                f"{route.key} answered without JSON (status {response.status})",
+                maybe_sent=False,
+                status=response.status,
+                rate_limit=info,
+            )
+        return parsed
+
     async def _message_call(self, route: Route, body: dict[str, Any]) -> SentMessage:
         response, parsed, info = await self._request(route, body)
         message_id = parsed.get("id") if isinstance(parsed, Mapping) else None
@@ -189,7 +220,7 @@ class DiscordClient:
         return SentMessage(id=message_id, channel_id=channel_id, rate_limit=info)
 
     async def _request(
-        self, route: Route, body: dict[str, Any]
+        self, route: Route, body: dict[str, Any] | None
     ) -> tuple[HttpAnswer, Any, RateLimitInfo]:
         """Send one request; return (answer, decoded JSON or None, rate-limit info) on 2xx.
 
@@ -202,6 +233,12 @@ class DiscordClient:
         if response.is_success:
             return response, parsed, info
         raise error_for_response(response.status, response.headers, parsed, info)
+
+
+def _json_list(body: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(body, list):
+        raise TransientError("expected a JSON array from Discord", maybe_sent=False)
+    return [item for item in body if isinstance(item, Mapping) and "id" in item]
 
 
 def error_for_response(

@@ -85,7 +85,8 @@ class DiscordHttp:
         max_connections: int = MAX_CONCURRENT_REQUESTS,
     ) -> None:
         self.base_url = api_url.rstrip("/")
-        # Every request is a JSON body, so its Content-Type is a session default too.
+        # Every write carries a JSON body, so its Content-Type is a session default (reads send
+        # no body, and Discord ignores the header there).
         self.headers = {
             "Authorization": f"Bot {token}",
             "User-Agent": user_agent,
@@ -117,12 +118,17 @@ class DiscordHttp:
             )
         return self._session
 
-    async def request(self, method: str, path: str, body: Mapping[str, Any]) -> HttpAnswer:
-        """Send `body` as JSON to `path` (under `api_url`); the answer of any status.
+    async def request(self, method: str, path: str, body: Mapping[str, Any] | None) -> HttpAnswer:
+        """Send `body` as JSON to `path` (under `api_url`), or no body for None (reads); the
+        answer of any status.
 
         Raises TransientError when no answer came (connection refused or dropped, timeout).
         """
-        data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        data = (
+            None
+            if body is None
+            else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        )
         session = self._open_session()
         try:
             async with session.request(

@@ -687,3 +687,59 @@ class TestOpenDm:
         """A malformed user id is refused locally."""
         with pytest.raises(ValueError, match="snowflake"):
             await client.open_dm("@everyone")
+
+
+class TestGuildReads:
+    async def test_the_guild_its_channels_and_roles(
+        self, client: DiscordClient, state: DiscordFakeState
+    ) -> None:
+        """What an install and the config pickers read: name/icon/owner, channels with their
+        type and overwrites, roles with their flags and permissions parsed from strings."""
+        state.add_guild(GUILD, name="Speedrunners", icon="abc123", owner_id=USER)
+        state.add_channel(
+            "700",
+            guild_id=GUILD,
+            type=5,
+            name="news",
+            position=2,
+            permission_overwrites=({"id": ROLE, "type": 0, "allow": "2048", "deny": "1024"},),
+        )
+        state.add_role("701", guild_id=GUILD, name="bots", managed=True, permissions=8)
+
+        guild = await client.get_guild(GUILD)
+        channels = {channel.id: channel for channel in await client.guild_channels(GUILD)}
+        roles = {role.id: role for role in await client.guild_roles(GUILD)}
+
+        assert (guild.id, guild.name, guild.icon, guild.owner_id) == (
+            GUILD,
+            "Speedrunners",
+            "abc123",
+            USER,
+        )
+        news = channels["700"]
+        assert (news.name, news.type, news.position, news.can_hold_announcements) == (
+            "news",
+            5,
+            2,
+            True,
+        )
+        assert [(o.id, o.allow, o.deny) for o in news.overwrites] == [(ROLE, 2048, 1024)]
+        assert roles[ROLE].mentionable and not roles[ROLE].managed
+        assert roles["701"].managed and roles["701"].permissions == 8
+        assert roles[GUILD].name == "@everyone"
+
+    async def test_a_guild_without_the_bot_is_a_permanent_error(
+        self, client: DiscordClient, state: DiscordFakeState
+    ) -> None:
+        """Reading a guild the bot is not in answers 404 Unknown Guild (10004)."""
+        state.add_guild("999", bot_member=False)
+        with pytest.raises(PermanentError) as caught:
+            await client.get_guild("999")
+        assert (caught.value.status, caught.value.code) == (404, 10004)
+
+    async def test_reads_send_no_body(self, client: DiscordClient, state: DiscordFakeState) -> None:
+        """A GET goes out without a body."""
+        await client.guild_roles(GUILD)
+        (read,) = state.requests_to("GET", rf"/guilds/{GUILD}/roles")
+        assert read.json is None
+        assert read.headers.get("content-length", "0") == "0"
