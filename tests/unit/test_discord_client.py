@@ -724,8 +724,10 @@ class TestGuildReads:
             True,
         )
         assert [(o.id, o.allow, o.deny) for o in news.overwrites] == [(ROLE, 2048, 1024)]
-        assert roles[ROLE].mentionable and not roles[ROLE].managed
-        assert roles["701"].managed and roles["701"].permissions == 8
+        assert roles[ROLE].mentionable
+        assert not roles[ROLE].managed
+        assert roles["701"].managed
+        assert roles["701"].permissions == 8
         assert roles[GUILD].name == "@everyone"
 
     async def test_a_guild_without_the_bot_is_a_permanent_error(
