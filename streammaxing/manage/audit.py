@@ -27,6 +27,7 @@ class Action(StrEnum):
 
     GUILD_SAVE = "guild.save"
     GUILD_DELETE = "guild.delete"
+    GUILD_INSTALL = "guild.install"
     CONFIG_SET = "config.set"
     STREAMER_TRACK = "streamer.track"
     STREAMER_UPDATE = "streamer.update"

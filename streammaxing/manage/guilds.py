@@ -83,6 +83,28 @@ async def upsert_guild(
     return GuildOut.model_validate(row), created
 
 
+async def register_install(
+    services: ManageServices, actor: Actor, guild_id: str, body: GuildUpsert
+) -> tuple[GuildOut, bool]:
+    """Record that the bot was added to a guild, with what Discord says about it (name, icon,
+    owner, read with the bot token, which also proves the bot is in it); the flag says the
+    guild is new. The operator, or a user who can manage the guild in Discord: the dashboard's
+    install callback, and Discord's install events (whose installer held Manage Server)."""
+    rules.require_installer(actor, guild_id)
+    async with transaction(services) as conn:
+        created = await queries.upsert_guild(
+            conn, guild_id, name=body.name, icon=body.icon, owner_id=body.owner_id
+        )
+        row = await queries.get_guild(conn, guild_id)
+        await record(
+            conn, actor, Action.GUILD_INSTALL, guild_id=guild_id, detail={"created": created}
+        )
+    if row is None:
+        raise Conflict(f"guild {guild_id} was deleted concurrently")
+    log.info("guild_installed", guild_id=guild_id, created=created, installer=actor.user_id)
+    return GuildOut.model_validate(row), created
+
+
 async def get_guild(services: ManageServices, actor: Actor, guild_id: str) -> GuildOut:
     """The guild, for its members."""
     async with transaction(services) as conn:

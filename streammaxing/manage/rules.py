@@ -1,6 +1,9 @@
 """Who may do what: the one place the operations ask before they read or write.
 
 - Guilds as a whole (create, list, delete): the operator only.
+- **Install** the bot in G (record the guild once Discord confirmed the bot is in it): the
+  operator, or a user whose guild list marks G as managed (Discord lets only members with
+  Manage Server add a bot, and the guild row does not exist yet).
 - **Manage** guild G (its config, previews, tracked streamers, DM subscriber list, history and
   audit trail): the operator, or a user whose guild list marks G as managed, once the bot is
   installed in G (a ``guilds`` row exists).
@@ -32,6 +35,7 @@ __all__ = [
     "require_manager",
     "require_member",
     "require_operator",
+    "require_installer",
     "require_self",
     "require_trail_reader",
 ]
@@ -50,6 +54,12 @@ def may_be_member(actor: Actor, guild_id: str) -> bool:
 def require_operator(actor: Actor) -> None:
     if not isinstance(actor, Operator):
         raise Forbidden("only the operator may do this")
+
+
+def require_installer(actor: Actor, guild_id: str) -> None:
+    """The operator, or a user who can manage the guild in Discord (no guild row needed)."""
+    if not may_manage(actor, guild_id):
+        raise Forbidden(f"you may not add the bot to guild {guild_id}")
 
 
 def require_self(actor: Actor, user_id: str) -> None:

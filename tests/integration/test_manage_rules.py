@@ -112,6 +112,12 @@ CASES = (
         OPERATOR_ONLY,
         "guild.save",
     ),
+    Case(
+        "guild.install",
+        lambda s, a, me: guilds.register_install(s, a, G, GuildUpsert(name="Reinstalled")),
+        MANAGERS,
+        "guild.install",
+    ),
     Case("guild.list", lambda s, a, me: guilds.list_guilds(s, a, PageQuery()), OPERATOR_ONLY),
     Case(
         "guild.delete", lambda s, a, me: guilds.delete_guild(s, a, G), OPERATOR_ONLY, "guild.delete"
@@ -317,6 +323,27 @@ class TestGuildBoundaries:
             await guilds.get_guild(services, MANAGER, N)
         with pytest.raises(NotFound):
             await guilds.set_config(services, OPERATOR, N, GuildConfigUpdate(channel_id=CHANNEL))
+        assert await snapshot(pool) == before
+
+    async def test_installing_creates_the_guild_a_manager_may_then_manage(
+        self, services: ManageServices, pool: Pool
+    ) -> None:
+        """A user who can manage N in Discord records the bot's install there (one audit row
+        naming them); afterwards they manage N. A member of H cannot install into H."""
+        await seed(services)
+        guild, created = await guilds.register_install(
+            services, MANAGER, N, GuildUpsert(name="New place", owner_id=MANAGER_ID)
+        )
+        assert (guild.guild_id, guild.name, created) == (N, "New place", True)
+        await guilds.set_config(services, MANAGER, N, GuildConfigUpdate(channel_id=CHANNEL))
+        async with pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT actor_user_id, surface FROM audit_log WHERE action = 'guild.install'"
+            )
+            assert await cur.fetchall() == [(MANAGER_ID, MANAGER.surface.value)]
+        before = await snapshot(pool)
+        with pytest.raises(Forbidden):
+            await guilds.register_install(services, MANAGER, H, GuildUpsert(name="Not mine"))
         assert await snapshot(pool) == before
 
     async def test_a_refusal_does_not_tell_whether_the_guild_exists(
