@@ -32,10 +32,10 @@ __all__ = [
     "check_manager",
     "may_be_member",
     "may_manage",
+    "require_installer",
     "require_manager",
     "require_member",
     "require_operator",
-    "require_installer",
     "require_self",
     "require_trail_reader",
 ]
