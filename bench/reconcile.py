@@ -44,13 +44,13 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for tests.fakes
 
+from streammaxing.discord.dry_run_port import DryRunPort
 from streammaxing.jobs.eventsub.reconcile import ReconcileResult, reconcile_subscriptions
 from streammaxing.metrics import Metrics
 from streammaxing.runtime import Runtime
 from streammaxing.schema.migrate import migrate
 from streammaxing.settings import Settings
 from streammaxing.twitch.client import HelixClient, build_helix_http_client
-from streammaxing.workers.dry_run_port import DryRunPort
 from tests.fakes.server import ServerThread
 from tests.fakes.twitch_fake import FakeConfig, TwitchFakeState, create_app
 

@@ -27,9 +27,9 @@ if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
     from starlette.applications import Starlette
 
+    from streammaxing.discord.port import DiscordPort
     from streammaxing.manage.services import ManageServices
     from streammaxing.twitch.client import HelixClient
-    from streammaxing.workers.port import DiscordPort
 
     Pool = AsyncConnectionPool[AsyncConnection[Any]]
 
@@ -98,9 +98,9 @@ def discord_port(settings: Settings, pool: Pool) -> DiscordPort:
     import hashlib
 
     from streammaxing.discord.client import DiscordClient, build_http_client
+    from streammaxing.discord.dry_run_port import DryRunPort
     from streammaxing.discord.limiter import DiscordLimiter
-    from streammaxing.workers.discord_port import LiveDiscordPort
-    from streammaxing.workers.dry_run_port import DryRunPort
+    from streammaxing.discord.live_port import LiveDiscordPort
 
     token = settings.discord_bot_token
     if token is None or settings.dry_run:

@@ -18,8 +18,8 @@ from streammaxing.metrics import Metrics
 from streammaxing.settings import Settings
 
 if TYPE_CHECKING:
+    from streammaxing.discord.port import DiscordPort
     from streammaxing.twitch.client import HelixClient
-    from streammaxing.workers.port import DiscordPort
 
 RUNTIME_KEY = "runtime"
 

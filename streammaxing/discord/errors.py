@@ -159,3 +159,15 @@ def is_invalid_request(status: int, scope: str | None = None) -> bool:
     if status not in INVALID_REQUEST_STATUSES:
         return False
     return not (status == 429 and scope == SCOPE_SHARED)
+
+
+def status_of(error: DiscordError) -> int:
+    """The HTTP status a failure came with (0 when no response arrived)."""
+    if isinstance(error, RateLimited | CloudflareBan):
+        return 429
+    if isinstance(error, Unauthorized):
+        return 401
+    if isinstance(error, PermanentError):
+        return error.status
+    status = getattr(error, "status", None)
+    return status if isinstance(status, int) else 0

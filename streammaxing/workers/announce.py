@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
+from streammaxing.discord.port import Announcement
 from streammaxing.runtime import Runtime
 from streammaxing.schema.outbox import (
     PendingAnnouncement,
@@ -31,7 +32,6 @@ from streammaxing.schema.outbox import (
 )
 from streammaxing.workers.announce_settlement import HALT_RECHECK_SECONDS, AnnouncementSettlement
 from streammaxing.workers.delivery import DeliveryReport, Outcome, nonce_for
-from streammaxing.workers.port import Announcement
 from streammaxing.workers.queueing import schedule_announcement_follow_up
 
 log = structlog.get_logger(__name__)

@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 import structlog
 
 from streammaxing.discord.client import SentMessage
-from streammaxing.discord.errors import DiscordError, RateLimited
+from streammaxing.discord.errors import DiscordError, RateLimited, status_of
+from streammaxing.discord.port import Accepted, Answer, Halted, MustWait, Refused
 from streammaxing.runtime import Runtime
 from streammaxing.schema.outbox import (
     PendingAnnouncement,
@@ -27,8 +28,7 @@ from streammaxing.schema.outbox import (
     mark_announcements_sent,
 )
 from streammaxing.workers.delivery import DeliveryReport, Outcome
-from streammaxing.workers.port import Accepted, Answer, Halted, MustWait, Refused
-from streammaxing.workers.retry import Action, decide, status_of
+from streammaxing.workers.retry import Action, decide
 
 log = structlog.get_logger(__name__)
 

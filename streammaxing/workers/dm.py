@@ -16,6 +16,7 @@ import structlog
 
 from streammaxing.discord.client import SentMessage
 from streammaxing.discord.errors import DiscordError
+from streammaxing.discord.port import Accepted, DirectMessage, Halted, MustWait, Refused
 from streammaxing.runtime import Runtime
 from streammaxing.schema.outbox import (
     PendingDm,
@@ -27,7 +28,6 @@ from streammaxing.schema.outbox import (
     pending_dms,
 )
 from streammaxing.workers.delivery import DeliveryReport, Outcome, nonce_for
-from streammaxing.workers.port import Accepted, DirectMessage, Halted, MustWait, Refused
 from streammaxing.workers.queueing import schedule_dm_follow_up
 from streammaxing.workers.retry import Action, decide
 

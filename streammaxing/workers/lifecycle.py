@@ -24,6 +24,7 @@ from streammaxing.discord.errors import (
     UNKNOWN_MESSAGE,
     PermanentError,
 )
+from streammaxing.discord.port import Accepted, Halted, MessageEdit, MustWait, Refused
 from streammaxing.runtime import Runtime
 from streammaxing.schema.lifecycle import (
     EditTarget,
@@ -37,7 +38,6 @@ from streammaxing.schema.lifecycle import (
     stream_by_id,
 )
 from streammaxing.templating import StreamInfo, render_announcement, render_ended
-from streammaxing.workers.port import Accepted, Halted, MessageEdit, MustWait, Refused
 from streammaxing.workers.queueing import defer_edit, defer_finish_stream
 from streammaxing.workers.snapshot import EditKind, info_from, snapshot_of
 

@@ -101,15 +101,3 @@ def decide(error: DiscordError, *, attempts: int, is_dm: bool = False) -> Decisi
             return Decision(Action.DISABLE_TARGET, describe(error))
         return Decision(Action.FAIL, describe(error))
     return Decision(Action.RETRY, describe(error), backoff(attempts + 1))
-
-
-def status_of(error: DiscordError) -> int:
-    """The HTTP status a failure came with (0 when no response arrived)."""
-    if isinstance(error, RateLimited | CloudflareBan):
-        return 429
-    if isinstance(error, Unauthorized):
-        return 401
-    if isinstance(error, PermanentError):
-        return error.status
-    status = getattr(error, "status", None)
-    return status if isinstance(status, int) else 0

@@ -18,12 +18,12 @@ from pydantic import SecretStr
 
 from streammaxing.bootstrap import task_app, worker_options
 from streammaxing.db import create_pool
+from streammaxing.discord.dry_run_port import DryRunPort
 from streammaxing.metrics import Metrics
 from streammaxing.runtime import Runtime
 from streammaxing.settings import Settings
 from streammaxing.templating import DEFAULT_TEMPLATE
 from streammaxing.twitch.client import HelixClient, build_helix_http_client
-from streammaxing.workers.dry_run_port import DryRunPort
 from tests.fakes.server import ServerThread
 from tests.fakes.twitch_fake import FakeSubscription, TwitchFakeState, create_app
 

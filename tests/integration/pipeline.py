@@ -16,15 +16,15 @@ from psycopg.types.json import Jsonb
 from streammaxing.bootstrap import task_app, worker_options
 from streammaxing.db import create_pool
 from streammaxing.discord.client import DiscordClient, build_http_client
+from streammaxing.discord.dry_run_port import DryRunPort
 from streammaxing.discord.limiter import DiscordLimiter
+from streammaxing.discord.live_port import LiveDiscordPort
+from streammaxing.discord.port import DiscordPort
 from streammaxing.metrics import Metrics
 from streammaxing.runtime import Runtime
 from streammaxing.settings import load_settings
 from streammaxing.templating import DEFAULT_TEMPLATE
 from streammaxing.twitch.client import HelixClient, build_helix_http_client
-from streammaxing.workers.discord_port import LiveDiscordPort
-from streammaxing.workers.dry_run_port import DryRunPort
-from streammaxing.workers.port import DiscordPort
 from tests.fakes.discord_fake import FakeDiscordServer
 from tests.fakes.twitch_fake import TwitchFakeState
 

@@ -22,13 +22,11 @@ from streammaxing.discord.client import (
     build_http_client,
     create_message_route,
 )
+from streammaxing.discord.dry_run_port import DryRunPort
 from streammaxing.discord.errors import MISSING_ACCESS, PermanentError, TransientError
 from streammaxing.discord.limiter import HALT_UNAUTHORIZED, DiscordLimiter, token_fingerprint
-from streammaxing.discord.ratelimit_headers import RateLimitInfo
-from streammaxing.schema.ratelimits import invalid_request_count
-from streammaxing.workers.discord_port import LiveDiscordPort
-from streammaxing.workers.dry_run_port import DryRunPort
-from streammaxing.workers.port import (
+from streammaxing.discord.live_port import LiveDiscordPort
+from streammaxing.discord.port import (
     Accepted,
     Announcement,
     DirectMessage,
@@ -37,6 +35,8 @@ from streammaxing.workers.port import (
     MustWait,
     Refused,
 )
+from streammaxing.discord.ratelimit_headers import RateLimitInfo
+from streammaxing.schema.ratelimits import invalid_request_count
 from tests.fakes.discord_fake import DiscordFakeState, FakeConfig, FakeDiscordServer, Fault
 
 Pool = AsyncConnectionPool[psycopg.AsyncConnection[Any]]

@@ -21,10 +21,9 @@ from streammaxing.discord.client import (
     edit_message_route,
     open_dm_route,
 )
-from streammaxing.discord.errors import DiscordError
+from streammaxing.discord.errors import DiscordError, status_of
 from streammaxing.discord.limiter import DiscordLimiter, Lane, LimiterHalted, WaitTooLong
-from streammaxing.discord.ratelimit_headers import RateLimitInfo
-from streammaxing.workers.port import (
+from streammaxing.discord.port import (
     Accepted,
     Announcement,
     Answer,
@@ -35,7 +34,7 @@ from streammaxing.workers.port import (
     MustWait,
     Refused,
 )
-from streammaxing.workers.retry import status_of
+from streammaxing.discord.ratelimit_headers import RateLimitInfo
 
 T = TypeVar("T", SentMessage, str)
 _Failure = DiscordError | WaitTooLong | LimiterHalted

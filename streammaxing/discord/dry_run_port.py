@@ -7,7 +7,7 @@ from typing import Any
 
 import structlog
 
-from streammaxing.workers.port import (
+from streammaxing.discord.port import (
     Accepted,
     Announcement,
     Answer,
