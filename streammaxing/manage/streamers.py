@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import structlog
+from procrastinate.exceptions import AlreadyEnqueued
 from psycopg import AsyncConnection
 
 from streammaxing.manage import rules
@@ -22,7 +24,7 @@ from streammaxing.manage.models import (
     StreamerUpdate,
 )
 from streammaxing.manage.services import ManageServices, transaction
-from streammaxing.queues import Queue, Task
+from streammaxing.queues import Queue, Task, subscribe_lock
 from streammaxing.schema import guild_streamers as queries
 from streammaxing.schema.guild_streamers import GuildStreamerRow
 from streammaxing.schema.members import lock_user
@@ -78,6 +80,29 @@ async def _require_link(
     return link
 
 
+async def _defer_subscribe(
+    services: ManageServices, conn: AsyncConnection[Any], streamer_id: UUID
+) -> int | None:
+    """Queue the streamer's `subscribe_streamer` job in the caller's transaction, under the
+    same locks the jobs use (one waiting and one running per streamer); None when one is
+    already waiting, which will do. The savepoint keeps that refusal from aborting the
+    transaction."""
+    key = subscribe_lock(str(streamer_id))
+    task = services.app.configure_task(
+        Task.SUBSCRIBE_STREAMER,
+        connection=conn,
+        queue=Queue.MAINTENANCE,
+        lock=key,
+        queueing_lock=key,
+    )
+    try:
+        async with conn.transaction():
+            job_id: int = await task.defer_async(streamer_id=str(streamer_id))
+    except AlreadyEnqueued:
+        return None
+    return job_id
+
+
 def _added_by(actor: Actor, body: StreamerAdd) -> str | None:
     """Who the link names as having added it: the acting user; the operator may name anyone."""
     return body.added_by if isinstance(actor, Operator) else actor.user_id
@@ -109,9 +134,7 @@ async def track_streamer(
             raise Conflict(
                 f"guild {guild_id} already tracks {identity.login} ({identity.broadcaster_id})"
             )
-        job_id = await services.app.configure_task(
-            Task.SUBSCRIBE_STREAMER, connection=conn, queue=Queue.MAINTENANCE
-        ).defer_async(streamer_id=str(streamer.id))
+        job_id = await _defer_subscribe(services, conn, streamer.id)
         link = await queries.guild_streamer(conn, guild_id, identity.broadcaster_id)
         detail = {"broadcaster_id": identity.broadcaster_id, "login": identity.login}
         await record(conn, actor, Action.STREAMER_TRACK, guild_id=guild_id, detail=detail)

@@ -45,7 +45,8 @@ log = structlog.get_logger(__name__)
 TOMBSTONE_TTL: Final = timedelta(hours=24)
 
 
-def _record(sub: EventSubSubscription) -> SubscriptionRecord | None:
+def subscription_record(sub: EventSubSubscription) -> SubscriptionRecord | None:
+    """The row we keep of a subscription Twitch listed (None: it names no broadcaster)."""
     if sub.broadcaster_user_id is None:
         return None
     return SubscriptionRecord(
@@ -59,7 +60,7 @@ def _record(sub: EventSubSubscription) -> SubscriptionRecord | None:
 
 
 def _records(subs: Sequence[EventSubSubscription]) -> list[SubscriptionRecord]:
-    return [record for sub in subs if (record := _record(sub)) is not None]
+    return [record for sub in subs if (record := subscription_record(sub)) is not None]
 
 
 def _is_suppressing(row: StoredSubscription) -> bool:

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 import structlog
 
+from streammaxing.jobs.eventsub.converge import subscription_record
 from streammaxing.jobs.eventsub.plan import StatusAction, status_action, topic_for
 from streammaxing.jobs.eventsub.subscribe import defer_subscribe
 from streammaxing.runtime import Runtime
 from streammaxing.schema.subscriptions import (
-    SubscriptionRecord,
     record_subscription,
     tracked_among,
 )
@@ -54,22 +54,15 @@ async def subscription_revoked(
         "status": sub.status,
         "broadcaster_id": sub.broadcaster_user_id,
     }
-    if sub.broadcaster_user_id is None or topic is None:
+    record = subscription_record(sub)
+    if record is None or topic is None:
         log.warning("revocation_ignored", **fields)
         return RevocationResult(action="ignored")
     action = status_action(sub.status, version=sub.version, wanted_version=topic.version)
-    record = SubscriptionRecord(
-        subscription_id=sub.id,
-        broadcaster_id=sub.broadcaster_user_id,
-        type=sub.type,
-        version=sub.version,
-        status=sub.status,
-        callback=sub.callback,
-    )
     async with runtime.pool.connection() as conn:
         recorded = await record_subscription(conn, record)
-        tracked = await tracked_among(conn, [sub.broadcaster_user_id])
-    streamer_id = tracked.get(sub.broadcaster_user_id)
+        tracked = await tracked_among(conn, [record.broadcaster_id])
+    streamer_id = tracked.get(record.broadcaster_id)
     if sub.status == "version_removed":
         log.error("eventsub_version_removed", action=action.value, **fields)
     else:
