@@ -15,6 +15,7 @@ from structlog.testing import capture_logs
 
 from streammaxing.bootstrap import worker_options
 from streammaxing.db import create_pool
+from streammaxing.discord.dry_run_port import DryRunPort
 from streammaxing.metrics import Metrics
 from streammaxing.queues import Queue, Task
 from streammaxing.runner import TaskSpec, register
@@ -38,7 +39,7 @@ async def runtime_fixture(database_url: str) -> AsyncIterator[Runtime]:
     await app.open_async(pool=pool)
     settings = load_settings(dry_run=True, _env_file=None)
     try:
-        yield Runtime(settings=settings, pool=pool, metrics=Metrics(), app=app)
+        yield Runtime(settings=settings, pool=pool, metrics=Metrics(), app=app, port=DryRunPort())
     finally:
         await app.close_async()
         await pool.close()
