@@ -81,6 +81,11 @@ class Metrics:
         self.twitch_subscription_cost = Gauge(
             "twitch_eventsub_total_cost", "EventSub total_cost reported by Twitch", registry=r
         )
+        self.eventsub_streamers_left_out = Gauge(
+            "eventsub_streamers_left_out",
+            "Tracked streamers the EventSub cost budget could not cover at the last reconcile",
+            registry=r,
+        )
         self.twitch_subscription_max_cost = Gauge(
             "twitch_eventsub_max_total_cost",
             "EventSub max_total_cost reported by Twitch",

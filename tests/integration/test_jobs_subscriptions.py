@@ -408,3 +408,90 @@ class TestReconcileConcurrencyAndFaults:
         assert result.skipped.startswith("dry-run")
         assert len([e for e in logs if e["log_level"] == "warning"]) == 1
         assert fake.requests() == []
+
+
+async def link(runtime: Runtime, fake: TwitchFakeState, broadcaster_id: str) -> None:
+    """The streamer linked their Twitch account: we hold a token, and Twitch knows they
+    authorized our client (their subscriptions cost 0)."""
+    async with runtime.pool.connection() as conn:
+        await conn.execute(
+            "UPDATE streamers SET twitch_access_token = 'sealed' WHERE twitch_broadcaster_id = %s",
+            (broadcaster_id,),
+        )
+    fake.oauth.grant(fake.client_id, broadcaster_id, ["user:read:email"])
+
+
+async def left_out_flags(runtime: Runtime) -> set[str]:
+    async with runtime.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT twitch_broadcaster_id FROM streamers WHERE eventsub_left_out_at IS NOT NULL"
+        )
+        return {row[0] for row in await cur.fetchall()}
+
+
+class TestReconcileBudget:
+    async def test_a_short_budget_goes_to_the_most_tracked_and_says_who_was_left_out(
+        self, runtime: Runtime, fake: TwitchFakeState
+    ) -> None:
+        """max_total_cost 6 covers two unlinked streamers: the ones three and two guilds track
+        are subscribed; the one-guild streamer is left out — counted, logged and marked."""
+        fake.configure(max_total_cost=6)
+        for guild in ("g1", "g2", "g3"):
+            await track(runtime, "2001", guild_id=guild)
+        for guild in ("g1", "g2"):
+            await track(runtime, "2002", guild_id=guild)
+        await track(runtime, "2003", guild_id="g1")
+
+        with capture_logs() as logs:
+            result = await reconcile_subscriptions(runtime)
+
+        assert (result.tracked, result.left_out, result.counts.created) == (3, 1, 6)
+        assert {len(ours(fake, b)) for b in ("2001", "2002")} == {3}
+        assert ours(fake, "2003") == []
+        assert fake.count("POST", SUBS) == 6  # nothing was tried past the budget
+        assert await left_out_flags(runtime) == {"2003"}
+        assert runtime.metrics.registry.get_sample_value("eventsub_streamers_left_out") == 1
+        (short,) = [e for e in logs if e["event"] == "eventsub_budget_short"]
+        assert short["most_tracked"] == [{"broadcaster_id": "2003", "guilds": 1}]
+
+    async def test_a_linked_streamer_costs_nothing_and_fits_a_full_budget(
+        self, runtime: Runtime, fake: TwitchFakeState
+    ) -> None:
+        """Once the left-out streamer links Twitch, its subscriptions cost 0: the next run
+        subscribes it with the budget still full, and clears its mark."""
+        fake.configure(max_total_cost=6)
+        for guild in ("g1", "g2"):
+            await track(runtime, "2101", guild_id=guild)
+            await track(runtime, "2102", guild_id=guild)
+        await track(runtime, "2103", guild_id="g1")
+        first = await reconcile_subscriptions(runtime)
+        assert first.left_out == 1
+
+        await link(runtime, fake, "2103")
+        second = await reconcile_subscriptions(runtime)
+
+        assert (second.left_out, second.counts.created) == (0, 3)
+        assert [s.cost for s in ours(fake, "2103")] == [0, 0, 0]
+        assert await left_out_flags(runtime) == set()
+        assert runtime.metrics.registry.get_sample_value("eventsub_streamers_left_out") == 0
+
+    async def test_a_more_tracked_newcomer_takes_the_place_of_the_least_tracked(
+        self, runtime: Runtime, fake: TwitchFakeState
+    ) -> None:
+        """With the budget full, a streamer five guilds track replaces the one-guild streamer:
+        its subscriptions are deleted to free the points, and the newcomer's created."""
+        fake.configure(max_total_cost=6)
+        for guild in ("g1", "g2"):
+            await track(runtime, "2201", guild_id=guild)
+        await track(runtime, "2202", guild_id="g1")
+        await reconcile_subscriptions(runtime)
+        assert len(ours(fake, "2202")) == 3
+
+        for guild in ("g1", "g2", "g3", "g4", "g5"):
+            await track(runtime, "2203", guild_id=guild)
+        result = await reconcile_subscriptions(runtime)
+
+        assert (result.left_out, result.counts.deleted, result.counts.created) == (1, 3, 3)
+        assert ours(fake, "2202") == []
+        assert len(ours(fake, "2203")) == 3
+        assert await left_out_flags(runtime) == {"2202"}

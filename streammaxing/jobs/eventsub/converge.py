@@ -103,18 +103,23 @@ async def converge(
     tracked: Collection[str],
     as_of: datetime,
     streamer_id: UUID | None = None,
+    over_budget: Collection[str] = (),
 ) -> SubscriptionCounts:
     """Make `subscriptions` (ours, listed after `as_of`) match `tracked` broadcaster ids.
 
     With `streamer_id`, the listing and `tracked` concern that one streamer, and only its rows
-    are rewritten; without, they concern every streamer.
+    are rewritten; without, they concern every streamer. Subscriptions of `over_budget`
+    streamers (tracked, but left out of a short cost budget) are deleted.
     """
     async with runtime.pool.connection() as conn:
         stored = await stored_subscriptions(conn, streamer_id=streamer_id, statuses=DROP_STATUSES)
     tombstones = [row for row in stored if row.broadcaster_id in tracked and _is_suppressing(row)]
     fresh = [row for row in tombstones if row.last_verified > as_of - TOMBSTONE_TTL]
     plan = plan_subscriptions(
-        tracked, subscriptions, suppressed={(row.broadcaster_id, row.type or "") for row in fresh}
+        tracked,
+        subscriptions,
+        suppressed={(row.broadcaster_id, row.type or "") for row in fresh},
+        over_budget=over_budget,
     )
     plan = await _spare_retracked(runtime, plan)
     outcome = await apply_plan(access.helix, access.target, plan)

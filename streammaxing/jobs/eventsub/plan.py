@@ -14,7 +14,8 @@ streamer and topic, among our subscriptions of that type:
   `authorization_revoked`, statuses Twitch adds later, …) is unhealthy → deleted and recreated;
 - nothing kept and not suppressed → created.
 
-Our subscriptions of untracked streamers, or of types we do not use, are deleted. Deletions
+Our subscriptions of untracked streamers, of streamers left out of a short cost budget, or of
+types we do not use, are deleted. Deletions
 come before creations: dead webhook subscriptions linger at Twitch for up to 10 days and count
 towards the per-condition limit.
 """
@@ -98,7 +99,8 @@ def is_ours(subscription: EventSubSubscription, callback: str) -> bool:
 class Deletion:
     subscription: EventSubSubscription
     reason: str
-    """`untracked`, `unwanted_type`, `duplicate`, `outdated_version`, or the dead status."""
+    """`untracked`, `over_budget`, `unwanted_type`, `duplicate`, `outdated_version`, or the
+    dead status."""
     tombstone: bool = False
     """Its topic must not be recreated for now: keep remembering it after the deletion."""
 
@@ -179,12 +181,14 @@ def plan_subscriptions(
     subscriptions: Iterable[EventSubSubscription],
     *,
     suppressed: Collection[tuple[str, str]] = (),
+    over_budget: Collection[str] = (),
     topics: Sequence[Topic] = TOPICS,
 ) -> Plan:
     """The changes that make `subscriptions` (ours only) match the `tracked` broadcaster ids.
 
     `suppressed` holds (broadcaster id, type) pairs we remember as dropped (tombstones): they
-    are not created even when missing.
+    are not created even when missing. `over_budget` are tracked streamers left out of a short
+    cost budget: their subscriptions are deleted (reason `over_budget`) to free the points.
     """
     by_broadcaster: dict[str, dict[str, list[EventSubSubscription]]] = defaultdict(
         lambda: defaultdict(list)
@@ -193,7 +197,9 @@ def plan_subscriptions(
     wanted = {topic.type for topic in topics}
     for sub in subscriptions:
         broadcaster = sub.broadcaster_user_id
-        if broadcaster is None or broadcaster not in tracked:
+        if broadcaster is not None and broadcaster in over_budget:
+            plan.delete.append(Deletion(sub, "over_budget"))
+        elif broadcaster is None or broadcaster not in tracked:
             plan.delete.append(Deletion(sub, "untracked"))
         elif sub.type not in wanted:
             plan.delete.append(Deletion(sub, "unwanted_type"))

@@ -7,6 +7,11 @@ taken before the tracked streamers are read, so a streamer tracked meanwhile is 
 for an untracked one. One run at a time across all processes (an advisory lock; a second run
 finds it held and returns at once), and a run right after another changes nothing.
 
+When Twitch's cost budget (`max_total_cost`) cannot cover every tracked streamer, `budget`
+decides who is subscribed: linked streamers (cost 0) and then the most-tracked; the others are
+left out — their subscriptions deleted to free the points, counted in a metric, logged, and
+marked on the streamer so the guilds' pages can say so — and the catch-up poll announces them.
+
 A failed listing (5xx, rate limit) changes nothing and raises; failed creations or deletions
 leave the run incomplete (`retry_later`) so the task is retried, and the next run repairs
 whatever is still missing — nothing is lost either way.
@@ -20,14 +25,22 @@ from typing import Final
 import structlog
 
 from streammaxing.jobs.access import Unavailable, note_budget, subscription_access
+from streammaxing.jobs.eventsub.budget import (
+    BudgetPlan,
+    Candidate,
+    plan_budget,
+    points_available,
+)
 from streammaxing.jobs.eventsub.converge import converge
 from streammaxing.jobs.eventsub.counts import SubscriptionCounts
-from streammaxing.jobs.eventsub.plan import is_ours
+from streammaxing.jobs.eventsub.plan import TOPICS, is_ours
 from streammaxing.jobs.patience import patiently
 from streammaxing.queues import Task
 from streammaxing.runtime import Runtime
+from streammaxing.schema.eventsub_budget import budget_candidates, mark_left_out
 from streammaxing.schema.locks import try_session_lock
-from streammaxing.schema.subscriptions import database_now, tracked_streamers
+from streammaxing.schema.subscriptions import database_now
+from streammaxing.twitch.models import EventSubSubscription, SubscriptionListing
 
 log = structlog.get_logger(__name__)
 
@@ -43,6 +56,8 @@ class ReconcileResult:
     ours: int = 0
     """Of those, webhooks to our callback."""
     tracked: int = 0
+    left_out: int = 0
+    """Tracked streamers the cost budget could not cover (announced by the catch-up poll)."""
     counts: SubscriptionCounts = field(default_factory=SubscriptionCounts)
 
     @property
@@ -66,15 +81,29 @@ async def reconcile_subscriptions(runtime: Runtime) -> ReconcileResult:
         note_budget(runtime, listing.budget)
         ours = [sub for sub in listing.subscriptions if is_ours(sub, access.target.callback)]
         async with runtime.pool.connection() as conn:
-            tracked = await tracked_streamers(conn)
+            rows = await budget_candidates(conn)
+        budget = plan_budget(
+            [Candidate(r.broadcaster_id, r.guilds, r.linked, len(TOPICS)) for r in rows],
+            available=_points_available(listing, ours),
+        )
+        over_budget = [candidate.broadcaster_id for candidate in budget.left_out]
         done = await converge(
-            runtime, access, subscriptions=ours, tracked=tracked.keys(), as_of=as_of
+            runtime,
+            access,
+            subscriptions=ours,
+            tracked=budget.admitted,
+            as_of=as_of,
+            over_budget=over_budget,
         )
         note_budget(runtime, access.helix.budget)
+        async with runtime.pool.connection() as conn:
+            await mark_left_out(conn, over_budget)
+    _report_left_out(runtime, budget)
     result = ReconcileResult(
         listed=len(listing.subscriptions),
         ours=len(ours),
-        tracked=len(tracked),
+        tracked=len(rows),
+        left_out=len(budget.left_out),
         counts=done,
     )
     log.info(
@@ -82,6 +111,32 @@ async def reconcile_subscriptions(runtime: Runtime) -> ReconcileResult:
         listed=result.listed,
         ours=result.ours,
         tracked=result.tracked,
+        left_out=result.left_out,
         **asdict(done),
     )
     return result
+
+
+def _points_available(listing: SubscriptionListing, ours: list[EventSubSubscription]) -> int | None:
+    """The points our streamers may take (None: Twitch reported no budget)."""
+    if listing.budget is None or listing.budget.max_total_cost <= 0:
+        return None
+    return points_available(
+        max_total_cost=listing.budget.max_total_cost,
+        total_cost=listing.budget.total_cost,
+        our_cost=sum(sub.cost for sub in ours),
+    )
+
+
+def _report_left_out(runtime: Runtime, budget: BudgetPlan) -> None:
+    runtime.metrics.eventsub_streamers_left_out.set(len(budget.left_out))
+    if budget.left_out:
+        log.warning(
+            "eventsub_budget_short",
+            left_out=len(budget.left_out),
+            most_tracked=[
+                {"broadcaster_id": c.broadcaster_id, "guilds": c.guilds}
+                for c in budget.left_out[:10]
+            ],
+            note="ask these streamers to link their Twitch account: linked ones cost nothing",
+        )

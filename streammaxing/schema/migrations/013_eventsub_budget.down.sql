@@ -1,0 +1,1 @@
+ALTER TABLE streamers DROP COLUMN IF EXISTS eventsub_left_out_at;
