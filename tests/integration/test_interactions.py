@@ -571,3 +571,26 @@ class TestWebhookEvents:
         )
         assert (await events.send(body)).status == 204
         assert await jobs(stack) == []
+
+
+# -- commands sync ---------------------------------------------------------------------------
+
+
+class TestCommandsSync:
+    async def test_sync_overwrites_once_then_changes_nothing(self, stack: Stack) -> None:
+        """The first sync registers all three commands with a bulk overwrite the fake
+        validates; the second finds them unchanged and does not write."""
+        from streammaxing.interactions.catalog import COMMANDS
+        from streammaxing.interactions.sync import sync_commands
+        from tests.integration.interactions_harness import APP
+
+        client = stack.pipeline.runtime.discord
+        assert client is not None
+        first = await sync_commands(client, APP, guild_id=GUILD)
+        assert first.added == ("streamers", "announce", "alerts")
+        registered = stack.discord.state.commands.registered(APP, GUILD)
+        assert [command["name"] for command in registered] == [c["name"] for c in COMMANDS]
+        second = await sync_commands(client, APP, guild_id=GUILD)
+        assert not second.needs_write
+        puts = stack.discord.state.requests_to("PUT", r".*/commands")
+        assert len(puts) == 1
