@@ -4,7 +4,8 @@
   their declarations, for every process that runs or defers jobs.
 - `build_runtime` / `close_runtime`: what a worker (and `run-job`) hands its tasks.
 - `worker_options`: how every worker runs its jobs (the job middleware, the runtime).
-- `build_ingest`: the ingest's Starlette app, with the admin API, ready for uvicorn.
+- `build_ingest`: the ingest's Starlette app, with the admin API and, when
+  ``DISCORD_PUBLIC_KEY`` is set, the Discord interactions and webhook-events routes.
 - `manage_services`: what the operations (admin API, CLI verbs, and later the dashboard and
   slash commands) need.
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
     from starlette.applications import Starlette
 
+    from streammaxing.discord.client import DiscordClient
     from streammaxing.discord.port import DiscordPort
     from streammaxing.manage.services import ManageServices
     from streammaxing.twitch.client import HelixClient
@@ -42,12 +44,13 @@ def task_app(*, schedule: bool = True) -> procrastinate.App:
     periodic jobs' cron schedules). Open it with ``await app.open_async(pool=pool)``."""
     import procrastinate
 
+    from streammaxing.interactions.tasks import INTERACTION_TASKS
     from streammaxing.jobs.tasks import JOB_TASKS
     from streammaxing.runner import register
     from streammaxing.workers.tasks import WORKER_TASKS
 
     app = procrastinate.App(connector=procrastinate.PsycopgConnector())
-    register(app, (*WORKER_TASKS, *JOB_TASKS), schedule=schedule)
+    register(app, (*WORKER_TASKS, *JOB_TASKS, *INTERACTION_TASKS), schedule=schedule)
     return app
 
 
@@ -138,12 +141,25 @@ async def build_runtime(settings: Settings, url: str, pool_size: int) -> Runtime
         port=discord_port(settings, pool),
     )
     runtime.helix = helix(settings)
+    runtime.discord = discord_client(settings)
     return runtime
+
+
+def discord_client(settings: Settings) -> DiscordClient | None:
+    """A bot-token REST client for calls outside delivery, or None without a bot token."""
+    from streammaxing.discord.client import DiscordClient, build_http_client
+
+    if settings.discord_bot_token is None:
+        return None
+    token = settings.discord_bot_token.get_secret_value()
+    return DiscordClient(build_http_client(settings.discord_api_url, token, __version__))
 
 
 async def close_runtime(runtime: Runtime) -> None:
     if runtime.helix is not None:
         await runtime.helix.aclose()
+    if runtime.discord is not None:
+        await runtime.discord.aclose()
     await runtime.port.aclose()
     await runtime.app.close_async()
     await runtime.pool.close()
@@ -176,4 +192,9 @@ def build_ingest(settings: Settings, url: str) -> Starlette:
     services = manage_services(settings, pool)
     if services.helix is not None:
         state.on_shutdown.append(services.helix.aclose)
-    return create_app(state, extra_routes=api_routes(services, settings.admin_api_token))
+    routes = api_routes(services, settings.admin_api_token)
+    if settings.discord_public_key is not None:
+        from streammaxing.interactions.routes import discord_routes
+
+        routes += discord_routes(services, settings.discord_public_key)
+    return create_app(state, extra_routes=routes)

@@ -24,6 +24,7 @@ from streammaxing.commands import (
     run_job,
     run_worker,
     serve_ingest,
+    sync_commands,
     up,
     with_database,
 )
@@ -99,6 +100,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--url", default=f"http://{DEFAULT_HOST}:{DEFAULT_PORT}", help="ingest URL")
 
+    slash = commands.add_parser("commands", help="Discord slash commands")
+    slash_verbs = slash.add_subparsers(dest="verb", required=True, metavar="VERB")
+    sync = slash_verbs.add_parser(
+        "sync", help="register the slash commands (bulk overwrite) and print what changed"
+    )
+    sync.add_argument(
+        "--guild", default=None, metavar="GUILD_ID", help="a test guild (updates instantly)"
+    )
+
     from streammaxing.admin.cli import add_admin_commands
 
     add_admin_commands(commands)
@@ -156,6 +166,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         )
     if command == "run-job":
         return with_database(settings, lambda url: asyncio.run(run_job(settings, url, args.name)))
+    if command == "commands":
+        return asyncio.run(sync_commands(settings, args.guild))
     if command == "demo":
         return with_database(settings, lambda url: asyncio.run(demo(settings, url, args.url)))
     from streammaxing.admin.cli import ADMIN_COMMANDS

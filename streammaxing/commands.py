@@ -149,6 +149,31 @@ async def run_worker(
     return 0
 
 
+async def sync_commands(settings: Settings, guild_id: str | None) -> int:
+    """Register the slash commands (global, or one test guild's) and print what changed."""
+    from streammaxing.bootstrap import discord_client
+    from streammaxing.discord.errors import DiscordError
+    from streammaxing.interactions.sync import sync_commands as sync
+
+    settings.require("discord_bot_token", "discord_application_id")
+    client = discord_client(settings)
+    application_id = settings.discord_application_id
+    if client is None or application_id is None:
+        raise AssertionError("settings.require let a missing setting through")
+    try:
+        result = await sync(client, application_id, guild_id=guild_id)
+    except DiscordError as error:
+        print(f"streammaxing: Discord refused the command set: {error}", file=sys.stderr)
+        return 1
+    finally:
+        await client.aclose()
+    scope = f"guild {guild_id}" if guild_id else "global"
+    for line in result.lines():
+        print(line)
+    print(f"{scope}: {'overwritten' if result.needs_write else 'already up to date'}")
+    return 0
+
+
 async def run_job(settings: Settings, url: str, name: str) -> int:
     from streammaxing.jobs.tasks import PERIODIC_JOBS
 

@@ -26,6 +26,9 @@ class Queue(StrEnum):
     """Personal DMs: a slow lane that never delays announcements."""
     MAINTENANCE = "maintenance"
     """Periodic jobs and EventSub subscription work."""
+    INTERACTIONS = "interactions"
+    """Answers to slash commands and Discord install events: a user waits for these, so they
+    never queue behind a fan-out."""
 
 
 class Task(StrEnum):
@@ -43,6 +46,9 @@ class Task(StrEnum):
     FINISH_STREAM = "finish_stream"
     # Deferred when a guild starts tracking a streamer, and by reconcile/revocation.
     SUBSCRIBE_STREAMER = "subscribe_streamer"
+    # Deferred by the ingest for slash commands that call Twitch or Discord, and installs.
+    INTERACTION_FOLLOW_UP = "interaction_follow_up"
+    DISCORD_INSTALL = "discord_install"
     # Periodic.
     SWEEP_OUTBOX = "sweep_outbox"
     RETRY_STALLED_JOBS = "retry_stalled_jobs"
@@ -63,6 +69,10 @@ NOTIFICATION_TASKS: Final[dict[str, Task]] = {
 DM_LOCK: Final = "dm-lane"
 #: Queueing lock of the DM lane's scheduled follow-up: at most one waits.
 DM_FOLLOW_UP_LOCK: Final = "dm-follow-up"
+
+
+#: Jobs a user is waiting for run before any other queued job (procrastinate's default is 0).
+INTERACTIVE_PRIORITY: Final = 100
 
 
 def shard_lock(shard: int) -> str:

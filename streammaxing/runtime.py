@@ -1,8 +1,8 @@
 """What tasks and periodic jobs need at run time, built once per process by the composition root.
 
 Workers receive it through procrastinate's `additional_context["runtime"]`; `run-job` and tests
-pass it directly to the core functions. The Twitch client is None without credentials; in
-dry-run mode the Discord port logs what it would send.
+pass it directly to the core functions. The Twitch and Discord clients are None without
+credentials; in dry-run mode the Discord port logs what it would send.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from streammaxing.metrics import Metrics
 from streammaxing.settings import Settings
 
 if TYPE_CHECKING:
+    from streammaxing.discord.client import DiscordClient
     from streammaxing.discord.port import DiscordPort
     from streammaxing.twitch.client import HelixClient
 
@@ -32,6 +33,9 @@ class Runtime:
     app: procrastinate.App
     port: DiscordPort
     helix: HelixClient | None = None
+    #: Bot-token REST calls outside delivery (interaction answers, guild reads); None without
+    #: a bot token.
+    discord: DiscordClient | None = None
 
 
 def runtime_from(context: procrastinate.JobContext) -> Runtime:

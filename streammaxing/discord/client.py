@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,10 +46,14 @@ GUILD_ROLES = "/guilds/{guild_id}/roles"
 CREATE_MESSAGE = "/channels/{channel_id}/messages"
 EDIT_MESSAGE = "/channels/{channel_id}/messages/{message_id}"
 OPEN_DM = "/users/@me/channels"
+GLOBAL_COMMANDS = "/applications/{application_id}/commands"
+GUILD_COMMANDS = "/applications/{application_id}/guilds/{guild_id}/commands"
+ORIGINAL_RESPONSE = "/webhooks/{application_id}/{token}/messages/@original"
 
 # Top-level resources: Discord makes their ids part of a bucket's identity.
 _MAJOR_PARAMETERS = ("channel_id", "guild_id", "webhook_id")
 _SNOWFLAKE = re.compile(r"[0-9]{1,20}")
+_TOKEN = re.compile(r"[A-Za-z0-9_.\-]{1,500}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +199,45 @@ class DiscordClient:
         body = await self._read(make_route("GET", GUILD_ROLES, guild_id=guild_id))
         return [GuildRole.from_json(item) for item in _json_list(body)]
 
+    async def get_commands(
+        self, application_id: str, *, guild_id: str | None = None
+    ) -> list[Mapping[str, Any]]:
+        """The application's registered commands: global, or one guild's with ``guild_id``."""
+        body = await self._read(_commands_route("GET", application_id, guild_id))
+        return _json_list(body)
+
+    async def put_commands(
+        self,
+        application_id: str,
+        commands: Sequence[Mapping[str, Any]],
+        *,
+        guild_id: str | None = None,
+    ) -> list[Mapping[str, Any]]:
+        """Bulk-overwrite the command set (global, or one guild's); returns what Discord kept."""
+        route = _commands_route("PUT", application_id, guild_id)
+        _, parsed, _ = await self._request(route, [dict(command) for command in commands])
+        return _json_list(parsed)
+
+    async def edit_original_response(
+        self, application_id: str, token: str, payload: Mapping[str, Any]
+    ) -> None:
+        """PATCH an interaction's first answer (``@original``), e.g. a deferred one.
+
+        The interaction token is the credential and a path segment; it is never logged.
+        """
+        if not _SNOWFLAKE.fullmatch(application_id):
+            raise ValueError("application_id must be a Discord snowflake")
+        if not _TOKEN.fullmatch(token):
+            raise ValueError("the interaction token has characters a URL path cannot carry")
+        _require_allowed_mentions(payload)
+        route = Route(
+            method="PATCH",
+            template=ORIGINAL_RESPONSE,
+            path=ORIGINAL_RESPONSE.format(application_id=application_id, token=token),
+            major_id=application_id,
+        )
+        await self._request(route, dict(payload))
+
     async def _read(self, route: Route) -> Any:
         response, parsed, info = await self._request(route, None)
         if parsed is None:
@@ -220,7 +263,7 @@ class DiscordClient:
         return SentMessage(id=message_id, channel_id=channel_id, rate_limit=info)
 
     async def _request(
-        self, route: Route, body: dict[str, Any] | None
+        self, route: Route, body: dict[str, Any] | list[dict[str, Any]] | None
     ) -> tuple[HttpAnswer, Any, RateLimitInfo]:
         """Send one request; return (answer, decoded JSON or None, rate-limit info) on 2xx.
 
@@ -233,6 +276,12 @@ class DiscordClient:
         if response.is_success:
             return response, parsed, info
         raise error_for_response(response.status, response.headers, parsed, info)
+
+
+def _commands_route(method: str, application_id: str, guild_id: str | None) -> Route:
+    if guild_id is None:
+        return make_route(method, GLOBAL_COMMANDS, application_id=application_id)
+    return make_route(method, GUILD_COMMANDS, application_id=application_id, guild_id=guild_id)
 
 
 def _json_list(body: Any) -> list[Mapping[str, Any]]:

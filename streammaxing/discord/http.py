@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -118,7 +118,9 @@ class DiscordHttp:
             )
         return self._session
 
-    async def request(self, method: str, path: str, body: Mapping[str, Any] | None) -> HttpAnswer:
+    async def request(
+        self, method: str, path: str, body: Mapping[str, Any] | Sequence[Any] | None
+    ) -> HttpAnswer:
         """Send `body` as JSON to `path` (under `api_url`), or no body for None (reads); the
         answer of any status.
 

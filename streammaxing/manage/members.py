@@ -125,6 +125,17 @@ async def unsubscribe(services: ManageServices, actor: Actor, guild_id: str, use
     log.info("dm_unsubscribed", guild_id=guild_id, user_id=user_id)
 
 
+async def get_subscription(
+    services: ManageServices, actor: Actor, guild_id: str, user_id: str
+) -> DmSubscriberOut | None:
+    """The user's opt-in to the guild's personal alerts, or None (a member, for themselves)."""
+    rules.require_self(actor, user_id)
+    async with transaction(services) as conn:
+        await rules.require_member(conn, actor, guild_id)
+        row = await queries.get_subscriber(conn, guild_id, user_id)
+    return None if row is None else DmSubscriberOut.model_validate(row)
+
+
 async def list_subscribers(
     services: ManageServices, actor: Actor, guild_id: str, query: PageQuery
 ) -> DmSubscriberPage:

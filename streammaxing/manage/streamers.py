@@ -203,3 +203,22 @@ async def untrack_streamer(
         detail = {"broadcaster_id": link.broadcaster_id}
         await record(conn, actor, Action.STREAMER_UNTRACK, guild_id=guild_id, detail=detail)
     log.info("streamer_untracked", guild_id=guild_id, streamer_id=str(link.streamer_id))
+
+
+async def suggest_streamers(
+    services: ManageServices, actor: Actor, guild_id: str, typed: str, *, limit: int = 25
+) -> GuildStreamerList:
+    """Up to ``limit`` streamers the guild tracks matching what a member typed (login or display
+    name prefix first, then login substring), for its members: autocomplete reads only this."""
+    async with transaction(services) as conn:
+        await rules.require_member(conn, actor, guild_id)
+        rows = await queries.suggest_guild_streamers(conn, guild_id, typed, limit=limit)
+    return GuildStreamerList(items=[GuildStreamerOut.model_validate(row) for row in rows])
+
+
+async def live_streamers(services: ManageServices, actor: Actor, guild_id: str) -> frozenset[UUID]:
+    """The ids of the guild's tracked streamers that are live now, for its members."""
+    async with transaction(services) as conn:
+        await rules.require_member(conn, actor, guild_id)
+        live = await queries.live_streamer_ids(conn, guild_id)
+    return frozenset(live)

@@ -104,3 +104,51 @@ async def unlink_streamer(conn: AsyncConnection[Any], guild_id: str, streamer_id
         (guild_id, streamer_id),
     )
     return cur.rowcount == 1
+
+
+_SUGGEST = (
+    _SELECT
+    + """
+WHERE gs.guild_id = %(guild_id)s
+  AND (s.twitch_login LIKE %(prefix)s OR lower(s.twitch_display_name) LIKE %(prefix)s
+       OR s.twitch_login LIKE %(anywhere)s)
+ORDER BY (s.twitch_login LIKE %(prefix)s) DESC, s.twitch_login
+LIMIT %(limit)s
+"""
+)
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def suggest_guild_streamers(
+    conn: AsyncConnection[Any], guild_id: str, typed: str, *, limit: int
+) -> list[GuildStreamerRow]:
+    """At most ``limit`` streamers the guild tracks whose login or display name starts with
+    ``typed`` (case-insensitive), then those whose login contains it; prefix matches first."""
+    needle = _like_escaped(typed.strip().lower())
+    params = {
+        "guild_id": guild_id,
+        "prefix": f"{needle}%",
+        "anywhere": f"%{needle}%",
+        "limit": limit,
+    }
+    async with conn.cursor(row_factory=class_row(GuildStreamerRow)) as cur:
+        await cur.execute(_SUGGEST, params)
+        return await cur.fetchall()
+
+
+_LIVE = """
+SELECT DISTINCT gs.streamer_id
+FROM guild_streamers gs
+JOIN streams st ON st.streamer_id = gs.streamer_id
+WHERE gs.guild_id = %s AND st.offline_at IS NULL AND st.ended_at IS NULL
+"""
+
+
+async def live_streamer_ids(conn: AsyncConnection[Any], guild_id: str) -> set[UUID]:
+    """The guild's tracked streamers with a stream that has not gone offline."""
+    async with conn.cursor() as cur:
+        await cur.execute(_LIVE, (guild_id,))
+        return {row[0] for row in await cur.fetchall()}

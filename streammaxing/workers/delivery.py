@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from dataclasses import dataclass
 from enum import Enum
 
+from streammaxing.discord.nonce import nonce_for
 
-def nonce_for(kind: str, target: str, event_id: str) -> str:
-    """A deterministic Discord nonce (25 chars) for one logical message; same across retries."""
-    digest = hashlib.sha256(f"{kind}:{target}:{event_id}".encode()).digest()
-    return base64.b32encode(digest).decode("ascii").rstrip("=")[:25].lower()
+__all__ = ["DeliveryReport", "Outcome", "nonce_for"]
 
 
 class Outcome(Enum):

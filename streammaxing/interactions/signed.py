@@ -1,0 +1,64 @@
+"""Reading a Discord-signed request: the raw body under a size cap, verified before anything.
+
+Both Discord endpoints start here. Nothing about a request that fails is logged beyond the
+reason (never its body or headers), and nothing is read from it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Final
+
+import structlog
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import PlainTextResponse, Response
+
+from streammaxing.discord.signature import DiscordVerifier, SignatureError
+
+log = structlog.get_logger(__name__)
+
+#: Interactions and webhook events are a few KiB; anything near this is not Discord.
+MAX_BODY_BYTES: Final = 256 * 1024
+
+
+class _TooLargeError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The answer to a request that is not Discord's (401), too large (413) or cut off (400)."""
+
+    response: Response
+    reason: str
+
+
+async def _read_capped(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _TooLargeError
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise _TooLargeError
+    return bytes(body)
+
+
+async def verified_body(request: Request, verifier: DiscordVerifier) -> bytes | Refusal:
+    """The raw body Discord signed, or the refusal to answer with."""
+    try:
+        body = await _read_capped(request)
+    except _TooLargeError:
+        return Refusal(Response(status_code=413), "too_large")
+    except ClientDisconnect:
+        return Refusal(Response(status_code=400), "client_disconnected")
+    try:
+        verifier.verify(request.headers, body, now=time.time())
+    except SignatureError as error:
+        log.info("discord_signature_rejected", path=request.url.path, reason=str(error))
+        return Refusal(
+            PlainTextResponse("invalid request signature", status_code=401), "bad_signature"
+        )
+    return body
