@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from structlog.testing import capture_logs
 
 from streammaxing.db import create_pool
 from streammaxing.ingest.app import create_app
-from streammaxing.ingest.enqueue import GroupCommitter
+from streammaxing.ingest.enqueue import ENQUEUE_DEADLINE, GroupCommitter
 from streammaxing.ingest.state import IngestState
 from streammaxing.metrics import Metrics
 from streammaxing.twitch.eventsub import signature_for
@@ -409,6 +410,25 @@ class TestDatabaseDown:
         assert post(ingest, signed(body, message_id="during-outage"), body).status_code == 204
         assert len(ingest.jobs()) == 1
         assert httpx.get(f"{ingest.url}/readyz", timeout=10).status_code == 200
+
+    def test_a_stalled_database_is_503_within_the_deadline(self, ingest: Ingest) -> None:
+        """A store that waits (as behind a pooler with no server to give) fails after the
+        enqueue deadline → 503, not a late 2xx; once the database answers, redelivery → 1 job."""
+        headers, body = online(message_id="stalled")
+        with psycopg.connect(ingest.database_url) as blocker:
+            blocker.execute("LOCK TABLE eventsub_messages IN ACCESS EXCLUSIVE MODE")
+            started = time.monotonic()
+            answer = post(ingest, headers, body)
+            waited = time.monotonic() - started
+            blocker.rollback()
+        assert answer.status_code == 503
+        assert ENQUEUE_DEADLINE <= waited < ENQUEUE_DEADLINE + 1.5
+        assert wait_for(
+            lambda: post(ingest, signed(body, message_id="stalled"), body).status_code == 204,
+            timeout=30,
+            interval=0.2,
+        )
+        assert len(ingest.jobs()) == 1
 
 
 class TestObservability:

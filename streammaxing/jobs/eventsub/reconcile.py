@@ -4,8 +4,10 @@ Lists every subscription of our client (all pages), keeps those delivering to ou
 converges them on the tracked streamers (`converge`): creates what is missing, deletes what
 nobody tracks, replaces failed ones, and rewrites `status` / `last_verified`. The listing is
 taken before the tracked streamers are read, so a streamer tracked meanwhile is never mistaken
-for an untracked one. One run at a time across all processes (an advisory lock; a second run
-finds it held and returns at once), and a run right after another changes nothing.
+for an untracked one. One run at a time across all processes (a transaction-scoped advisory
+lock, held by a transaction open for the whole run, so it holds through a transaction-mode
+pooler; a second run finds it held and returns at once), and a run right after another changes
+nothing.
 
 A failed listing (5xx, rate limit) changes nothing and raises; failed creations or deletions
 leave the run incomplete (`retry_later`) so the task is retried, and the next run repairs
@@ -26,7 +28,7 @@ from streammaxing.jobs.eventsub.plan import is_ours
 from streammaxing.jobs.patience import patiently
 from streammaxing.queues import Task
 from streammaxing.runtime import Runtime
-from streammaxing.schema.locks import try_session_lock
+from streammaxing.schema.locks import try_transaction_lock
 from streammaxing.schema.subscriptions import database_now, tracked_streamers
 
 log = structlog.get_logger(__name__)
@@ -56,7 +58,7 @@ async def reconcile_subscriptions(runtime: Runtime) -> ReconcileResult:
         return ReconcileResult(skipped=access.reason)
     async with (
         runtime.pool.connection() as lock_conn,
-        try_session_lock(lock_conn, RECONCILE_LOCK_KEY) as held,
+        try_transaction_lock(lock_conn, RECONCILE_LOCK_KEY) as held,
     ):
         if not held:
             log.info("reconcile_already_running")
