@@ -172,6 +172,24 @@ class TestNotification:
         assert jobs[0]["args"]["event"]["id"] == "9001"
         assert jobs[0]["args"]["message_id"] == headers["Twitch-Eventsub-Message-Id"]
 
+    def test_go_lives_are_numbered_in_acceptance_order(self, ingest: Ingest) -> None:
+        """Each accepted stream.online job carries an increasing `accepted_seq`, recorded as
+        unclaimed until its fan-out claims; a duplicate and other types get no number."""
+        for n in range(3):
+            headers, body = online(stream_id=str(9100 + n), message_id=f"order-{n}")
+            assert post(ingest, headers, body).status_code == 204
+        duplicate_headers, duplicate_body = online(stream_id="9100", message_id="order-0")
+        assert post(ingest, duplicate_headers, duplicate_body).status_code == 204
+        update = build_message(TriggerOptions(kind="channel.update", secret=SECRET))
+        assert post(ingest, update.headers, update.body).status_code == 204
+        numbers = [job["args"].get("accepted_seq") for job in ingest.jobs()]
+        assert numbers[3] is None
+        assert numbers[:3] == sorted(numbers[:3])
+        assert len(set(numbers[:3])) == 3
+        with psycopg.connect(ingest.database_url) as conn:
+            recorded = [r[0] for r in conn.execute("SELECT seq FROM golive_acceptances ORDER BY 1")]
+        assert recorded == numbers[:3]
+
     @pytest.mark.parametrize(
         ("kind", "task"),
         [("stream.offline", "stream_offline"), ("channel.update", "channel_update")],
