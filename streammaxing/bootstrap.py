@@ -39,17 +39,26 @@ if TYPE_CHECKING:
 INGEST_POOL = (2, 12)
 
 
-def task_app(*, schedule: bool = True) -> procrastinate.App:
+def task_app(*, schedule: bool = True, listen_url: str | None = None) -> procrastinate.App:
     """A closed procrastinate App with every task registered (``schedule=False``: without the
-    periodic jobs' cron schedules). Open it with ``await app.open_async(pool=pool)``."""
+    periodic jobs' cron schedules). Open it with ``await app.open_async(pool=pool)``.
+
+    ``listen_url``: the worker LISTENs for new jobs on a connection to this URL rather than the
+    pool's (the direct URL, when the pool goes through a transaction pooler)."""
     import procrastinate
 
+    from streammaxing.direct_listen import DirectListenConnector
     from streammaxing.interactions.tasks import INTERACTION_TASKS
     from streammaxing.jobs.tasks import JOB_TASKS
     from streammaxing.runner import register
     from streammaxing.workers.tasks import WORKER_TASKS
 
-    app = procrastinate.App(connector=procrastinate.PsycopgConnector())
+    connector = (
+        procrastinate.PsycopgConnector()
+        if listen_url is None
+        else DirectListenConnector(listen_url)
+    )
+    app = procrastinate.App(connector=connector)
     register(app, (*WORKER_TASKS, *JOB_TASKS, *INTERACTION_TASKS), schedule=schedule)
     return app
 
@@ -128,10 +137,15 @@ async def build_runtime(settings: Settings, url: str, pool_size: int) -> Runtime
     from streammaxing.metrics import Metrics
 
     pool = create_pool(
-        url, min_size=1, max_size=pool_size, name="worker", slow_query_ms=settings.slow_query_ms
+        url,
+        min_size=1,
+        max_size=pool_size,
+        name="worker",
+        slow_query_ms=settings.slow_query_ms,
+        pooled=settings.is_pooled,
     )
     await pool.open(wait=True, timeout=30)
-    app = task_app()
+    app = task_app(listen_url=settings.direct_url(url))
     await app.open_async(pool=pool)
     runtime = Runtime(
         settings=settings,
@@ -182,6 +196,7 @@ def build_ingest(settings: Settings, url: str) -> Starlette:
         max_size=max_size,
         name="ingest",
         slow_query_ms=settings.slow_query_ms,
+        pooled=settings.is_pooled,
     )
     state = IngestState(
         pool=pool,

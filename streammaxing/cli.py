@@ -151,7 +151,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if command == "up":
         return up(args, settings)
     if command == "migrate":
-        return with_database(settings, lambda url: asyncio.run(migrate(url, args.down_to)))
+        return with_database(
+            settings, lambda url: asyncio.run(migrate(settings.direct_url(url), args.down_to))
+        )
     if command == "ingest":
         return with_database(
             settings, lambda url: serve_ingest(settings, url, args.host, args.port)

@@ -46,6 +46,7 @@ def with_database(settings: Settings, body: Callable[[str], int]) -> int:
 
 
 async def migrate(url: str, down_to: int | None) -> int:
+    """Apply (or revert) migrations on `url`: the caller passes the direct URL."""
     from streammaxing.schema.migrate import migrate, rollback
 
     if down_to is not None:
@@ -95,7 +96,12 @@ async def run_admin(settings: Settings, url: str, args: argparse.Namespace) -> i
     from streammaxing.db import create_pool
 
     pool = create_pool(
-        url, min_size=1, max_size=2, name="admin", slow_query_ms=settings.slow_query_ms
+        url,
+        min_size=1,
+        max_size=2,
+        name="admin",
+        slow_query_ms=settings.slow_query_ms,
+        pooled=settings.is_pooled,
     )
     try:
         await pool.open(wait=True, timeout=10)
@@ -237,7 +243,7 @@ def _up(args: argparse.Namespace, settings: Settings, url: str) -> int:
     from streammaxing.schema.migrate import migrate as apply_migrations
     from streammaxing.supervisor import Child, Supervisor
 
-    applied = asyncio.run(apply_migrations(url))
+    applied = asyncio.run(apply_migrations(settings.direct_url(url)))
     log.info("migrate_finished", applied=applied)
     env = dict(os.environ)
     env["DATABASE_URL"] = url

@@ -47,6 +47,8 @@ _RULES: dict[str, str] = {
     "twitch_auth_url": "must be an absolute http(s) URL",
     "discord_api_url": "must be an absolute http(s) URL",
     "database_url": "must be a postgresql:// or postgres:// URL",
+    "database_direct_url": "must be a postgresql:// or postgres:// URL",
+    "database_pooled": "must be true or false",
     "discord_public_key": "must be the application's public key: 64 hex characters",
     "discord_application_id": "must be a Discord id (1-20 digits)",
     "discord_oauth_url": "must be an absolute http(s) URL",
@@ -72,6 +74,12 @@ class Settings(BaseSettings):
     )
 
     database_url: str | None = None
+    #: A connection straight to Postgres (no transaction pooler): migrations and procrastinate's
+    #: LISTEN use it. Unset: `database_url`.
+    database_direct_url: str | None = None
+    #: `database_url` goes through a transaction-mode pooler (PgBouncer), so no statement is
+    #: prepared. Unset: pooled exactly when a different `database_direct_url` is set.
+    database_pooled: bool | None = None
     twitch_client_id: str | None = None
     twitch_client_secret: SecretStr | None = None
     twitch_eventsub_secret: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
@@ -138,7 +146,7 @@ class Settings(BaseSettings):
             raise ValueError("must be an absolute http(s) URL")
         return value.rstrip("/")
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_direct_url")
     @classmethod
     def _check_database_url(cls, value: str | None) -> str | None:
         if value is None or value == "":
@@ -154,6 +162,22 @@ class Settings(BaseSettings):
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise ValueError(_RULES["log_level"])
         return level
+
+    @property
+    def is_pooled(self) -> bool:
+        """Whether `database_url` is a transaction pooler: no prepared statements through it."""
+        if self.database_pooled is not None:
+            return self.database_pooled
+        direct = self.database_direct_url
+        url = self.database_url
+        return direct is not None and url is not None and direct != url
+
+    def direct_url(self, url: str) -> str:
+        """The session-bound URL for a process connected to `url`: `database_direct_url` when
+        `database_url` is set (an embedded server's `url` is always direct)."""
+        if self.database_url is not None and self.database_direct_url is not None:
+            return self.database_direct_url
+        return url
 
     @property
     def eventsub_secrets(self) -> list[bytes]:

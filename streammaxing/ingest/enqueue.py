@@ -5,6 +5,10 @@ A commit task takes everything waiting (up to `max_batch`), runs one statement t
 the message ids and defers the jobs, wakes every request with its own outcome — new, duplicate,
 or the database error (so the handler answers 503 and Twitch retries) — and repeats while
 requests wait. A request is answered only after the statement holding it has committed.
+A commit that has not finished within `deadline` seconds (connection included) fails its
+batch: behind a pooler, an outage shows up as a statement that waits for a server
+connection, not as a refused connection, and the webhook must still get its 503 quickly (if
+that commit did land, Twitch's redelivery is answered as a duplicate).
 
 How many commits are in flight adapts to the database. Each statement costs the event loop
 ~180 µs whatever its size (psycopg's round trip), and the loop's CPU is what limits the
@@ -31,6 +35,10 @@ from streammaxing.schema.webhooks import JobRequest, accept_messages
 log = structlog.get_logger(__name__)
 
 
+#: Seconds a webhook's store may take, waiting for a connection included, before it is a 503.
+ENQUEUE_DEADLINE = 3.0
+
+
 class EnqueueUnavailableError(Exception):
     """The database could not store the message; the webhook must not be acknowledged."""
 
@@ -49,8 +57,10 @@ class GroupCommitter:
         overlap_after: float = 0.005,
         max_batch: int = 256,
         connect_timeout: float = 2.0,
+        deadline: float = ENQUEUE_DEADLINE,
     ) -> None:
         self._connect_timeout = connect_timeout
+        self._deadline = deadline
         self._pool = pool
         self._committers = committers
         self._overlap_after = overlap_after
@@ -118,7 +128,10 @@ class GroupCommitter:
 
     async def _commit(self, batch: list[_Pending]) -> None:
         try:
-            async with self._pool.connection(timeout=self._connect_timeout) as conn:
+            async with (
+                asyncio.timeout(self._deadline),
+                self._pool.connection(timeout=self._connect_timeout) as conn,
+            ):
                 new_ids = await accept_messages(conn, [item.request for item in batch])
         except Exception as error:  # noqa: BLE001 - every waiting request gets the failure
             log.warning("enqueue_failed", batch_size=len(batch), error=type(error).__name__)

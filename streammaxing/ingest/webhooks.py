@@ -8,6 +8,7 @@ and job are committed; a database failure is a 503 so Twitch redelivers.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import structlog
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 
-from streammaxing.ingest.enqueue import EnqueueUnavailableError
+from streammaxing.ingest.enqueue import ENQUEUE_DEADLINE, EnqueueUnavailableError
 from streammaxing.ingest.state import IngestState, ingest_state
 from streammaxing.queues import NOTIFICATION_TASKS, Queue, Task
 from streammaxing.schema.webhooks import (
@@ -215,7 +216,11 @@ async def _revocation(
         args={"message_id": message_id, "subscription": subscription},
     )
     try:
-        async with state.pool.connection(timeout=2.0) as conn, conn.transaction():
+        async with (
+            asyncio.timeout(ENQUEUE_DEADLINE),
+            state.pool.connection(timeout=2.0) as conn,
+            conn.transaction(),
+        ):
             new_ids = await accept_messages(conn, [job])
             if new_ids:
                 await record_subscription_status(conn, sub_id, status)

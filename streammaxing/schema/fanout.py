@@ -53,8 +53,9 @@ class AnnouncementClaim:
 # order, and delivery waits for a row's payload before sending it or anything after it.
 _CLAIM_ANNOUNCEMENTS = """
 INSERT INTO notification_log
-    (guild_id, streamer_id, event_id, channel_id, shard, stream_started_at, status)
-SELECT t.guild_id, %(streamer_id)s, %(event_id)s, t.channel_id, t.shard, %(started_at)s, 'pending'
+    (guild_id, streamer_id, event_id, channel_id, shard, stream_started_at, accepted_seq, status)
+SELECT t.guild_id, %(streamer_id)s, %(event_id)s, t.channel_id, t.shard, %(started_at)s,
+       %(accepted_seq)s, 'pending'
 FROM unnest(%(guild_ids)s::text[], %(channel_ids)s::text[], %(shards)s::smallint[])
     AS t(guild_id, channel_id, shard)
 ON CONFLICT (guild_id, event_id) DO NOTHING
@@ -69,8 +70,10 @@ async def claim_announcements(
     event_id: str,
     started_at: datetime,
     claims: Sequence[AnnouncementClaim],
+    accepted_seq: int | None = None,
 ) -> list[int]:
-    """Insert pending announcements; return the shard of each newly claimed one."""
+    """Insert pending announcements (in their channel's order by `accepted_seq`, the ingest's
+    acceptance number); return the shard of each newly claimed one."""
     if not claims:
         return []
     cur = await conn.execute(
@@ -79,6 +82,7 @@ async def claim_announcements(
             "streamer_id": streamer_id,
             "event_id": event_id,
             "started_at": started_at,
+            "accepted_seq": accepted_seq,
             "guild_ids": [c.guild_id for c in claims],
             "channel_ids": [c.channel_id for c in claims],
             "shards": [c.shard for c in claims],

@@ -1,8 +1,10 @@
 """The migration runner: numbered `.sql` files in `migrations/`, applied in order.
 
-Each migration runs in its own transaction and records its version in `schema_migrations`. A
-session-level advisory lock makes concurrent `migrate` runs safe: the second waits, then finds
-nothing left to do. procrastinate's schema (pinned version) is applied under the same lock.
+Each migration runs in its own transaction and records its version in `schema_migrations`.
+Every one of those transactions first takes a transaction-scoped advisory lock and then reads
+which versions are applied, so concurrent `migrate` runs are safe, through a transaction-mode
+pooler too: the second waits for the first's transaction, then finds that version done.
+procrastinate's schema (pinned version) is applied the same way.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from importlib import resources
 
 import psycopg
 import structlog
+
+from streammaxing.schema.locks import wait_transaction_lock
 
 log = structlog.get_logger(__name__)
 
@@ -82,6 +86,13 @@ def _procrastinate_schema() -> str:
     return str(SchemaManager.get_schema())
 
 
+async def _locked(conn: psycopg.AsyncConnection[object]) -> set[int]:
+    """Take the migration lock in the open transaction; return the versions applied so far."""
+    await wait_transaction_lock(conn, MIGRATION_LOCK_KEY)
+    await conn.execute(_CREATE_TABLE)
+    return await _applied_versions(conn)
+
+
 async def migrate(
     conninfo: str, *, target: int | None = None, with_procrastinate: bool = True
 ) -> list[int]:
@@ -90,51 +101,51 @@ async def migrate(
     Returns the versions applied by this call (empty when the database was up to date).
     """
     applied_now: list[int] = []
-    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-        await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
-        try:
-            await conn.execute(_CREATE_TABLE)
-            done = await _applied_versions(conn)
-            for migration in load_migrations():
-                if migration.version in done or (target is not None and migration.version > target):
+    async with await psycopg.AsyncConnection.connect(
+        conninfo, autocommit=True, prepare_threshold=None
+    ) as conn:
+        for migration in load_migrations():
+            if target is not None and migration.version > target:
+                continue
+            async with conn.transaction():
+                if migration.version in await _locked(conn):
                     continue
-                async with conn.transaction():
-                    await conn.execute(migration.up_sql.encode())
-                    await conn.execute(
-                        "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
-                        (migration.version, migration.name),
-                    )
-                applied_now.append(migration.version)
-                log.info("migration_applied", version=migration.version, name=migration.name)
-            if with_procrastinate and not await _procrastinate_installed(conn):
-                async with conn.transaction():
+                await conn.execute(migration.up_sql.encode())
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                    (migration.version, migration.name),
+                )
+            applied_now.append(migration.version)
+            log.info("migration_applied", version=migration.version, name=migration.name)
+        if with_procrastinate:
+            async with conn.transaction():
+                await wait_transaction_lock(conn, MIGRATION_LOCK_KEY)
+                installed = await _procrastinate_installed(conn)
+                if not installed:
                     await conn.execute(_procrastinate_schema().encode())
+            if not installed:
                 log.info("procrastinate_schema_applied")
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
     return applied_now
 
 
 async def rollback(conninfo: str, *, to_version: int) -> list[int]:
     """Revert applied migrations newer than `to_version` with their `.down.sql`; newest first."""
     reverted: list[int] = []
-    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-        await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
-        try:
-            await conn.execute(_CREATE_TABLE)
-            done = await _applied_versions(conn)
-            for migration in reversed(load_migrations()):
-                if migration.version <= to_version or migration.version not in done:
+    async with await psycopg.AsyncConnection.connect(
+        conninfo, autocommit=True, prepare_threshold=None
+    ) as conn:
+        for migration in reversed(load_migrations()):
+            if migration.version <= to_version:
+                continue
+            async with conn.transaction():
+                if migration.version not in await _locked(conn):
                     continue
                 if migration.down_sql is None:
                     raise RuntimeError(f"migration {migration.version} has no .down.sql")
-                async with conn.transaction():
-                    await conn.execute(migration.down_sql.encode())
-                    await conn.execute(
-                        "DELETE FROM schema_migrations WHERE version = %s", (migration.version,)
-                    )
-                reverted.append(migration.version)
-                log.info("migration_reverted", version=migration.version, name=migration.name)
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+                await conn.execute(migration.down_sql.encode())
+                await conn.execute(
+                    "DELETE FROM schema_migrations WHERE version = %s", (migration.version,)
+                )
+            reverted.append(migration.version)
+            log.info("migration_reverted", version=migration.version, name=migration.name)
     return reverted

@@ -27,7 +27,8 @@ class PendingAnnouncement:
     abandoned: bool
 
 
-# Oldest stream first, so announcements reach each channel in go-live order.
+# In acceptance order (the ingest's number; rows without one, from the catch-up poll, after),
+# then oldest stream first, so announcements reach each channel in go-live order.
 _PENDING_ANNOUNCEMENTS = """
 SELECT id, guild_id, streamer_id, event_id, channel_id, payload, attempts, stream_started_at,
        first_attempt_at,
@@ -35,7 +36,7 @@ SELECT id, guild_id, streamer_id, event_id, channel_id, payload, attempts, strea
        (payload IS NULL AND sent_at < now() - make_interval(secs => %s)) AS abandoned
 FROM notification_log
 WHERE status = 'pending' AND shard = %s
-ORDER BY stream_started_at, id
+ORDER BY accepted_seq, stream_started_at, id
 LIMIT %s
 """
 
@@ -156,7 +157,7 @@ SELECT min(COALESCE(head.next_attempt_at, now())) FROM (
     SELECT DISTINCT ON (channel_id) next_attempt_at, payload IS NOT NULL AS rendered
     FROM notification_log
     WHERE status = 'pending' AND shard = %s
-    ORDER BY channel_id, stream_started_at, id
+    ORDER BY channel_id, accepted_seq, stream_started_at, id
 ) AS head
 WHERE head.rendered
 """

@@ -9,6 +9,8 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from streammaxing.queues import Task
+
 
 @dataclass(frozen=True)
 class JobRequest:
@@ -20,16 +22,22 @@ class JobRequest:
     args: dict[str, Any]
 
 
+#: Advisory lock key of the go-live numbering: ASCII "SMGOLIV".
+GO_LIVE_ORDER_LOCK_KEY = int.from_bytes(b"SMGOLIV", "big")
+
 # One round trip for a whole batch: insert the message ids that are new, and defer a job for
 # exactly those (procrastinate's own defer function, so its NOTIFY trigger wakes the workers).
 # The batch travels as one JSON array: a single C-encoded parameter, far cheaper to send than
 # four parallel arrays. DISTINCT ON guards against the same id twice in one batch; concurrent
 # batches holding the same id serialise on the primary key and the loser inserts nothing.
-_ACCEPT_SQL = """
+# A batch holding new go-lives (`stream_online`) numbers them while it holds a transaction-scoped
+# lock, taken before the first number: numbers then follow commit order across batches, and the
+# job gets its number as `accepted_seq`. Batches without one take no lock.
+_ACCEPT_SQL = f"""
 WITH incoming AS (
-    SELECT DISTINCT ON (message_id) message_id, queue_name, task_name, args
+    SELECT DISTINCT ON (message_id) message_id, queue_name, task_name, args, ord
     FROM jsonb_to_recordset(%s::jsonb)
-        AS t(message_id text, queue_name text, task_name text, args jsonb)
+        AS t(message_id text, queue_name text, task_name text, args jsonb, ord int)
 ),
 accepted AS (
     INSERT INTO eventsub_messages (message_id)
@@ -37,11 +45,30 @@ accepted AS (
     ON CONFLICT (message_id) DO NOTHING
     RETURNING message_id
 ),
+online AS (
+    SELECT i.message_id, i.ord FROM incoming i JOIN accepted a USING (message_id)
+    WHERE i.task_name = '{Task.STREAM_ONLINE.value}'
+),
+turn AS (
+    SELECT pg_advisory_xact_lock({GO_LIVE_ORDER_LOCK_KEY})
+    FROM (SELECT 1 FROM online LIMIT 1) AS any_online
+),
+numbered AS (
+    SELECT o.message_id, nextval('golive_acceptance_seq') AS seq
+    FROM turn CROSS JOIN (SELECT message_id FROM online ORDER BY ord) AS o
+),
+recorded AS (
+    INSERT INTO golive_acceptances (seq) SELECT seq FROM numbered
+),
 deferred AS (
     SELECT procrastinate_defer_jobs_v1(ARRAY(
-        SELECT ROW(i.queue_name, i.task_name, 0, NULL, NULL, i.args, NULL)
-               ::procrastinate_job_to_defer_v1
+        SELECT ROW(i.queue_name, i.task_name, 0, NULL, NULL,
+                   CASE WHEN n.seq IS NULL THEN i.args
+                        ELSE i.args || jsonb_build_object('accepted_seq', n.seq) END,
+                   NULL)::procrastinate_job_to_defer_v1
         FROM incoming i JOIN accepted a USING (message_id)
+            LEFT JOIN numbered n USING (message_id)
+        ORDER BY n.seq, i.ord
     )) AS job_ids
 )
 SELECT a.message_id FROM accepted a CROSS JOIN deferred
@@ -57,8 +84,9 @@ async def accept_messages(conn: AsyncConnection[Any], requests: Sequence[JobRequ
                 "queue_name": r.queue,
                 "task_name": r.task_name,
                 "args": r.args,
+                "ord": n,
             }
-            for r in requests
+            for n, r in enumerate(requests)
         ]
     )
     async with conn.cursor() as cur:

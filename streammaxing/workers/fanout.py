@@ -1,8 +1,10 @@
 """`stream_online` → fan-out: resolve guilds and DM recipients, claim their keys, queue delivery.
 
-First every (guild, stream) key is claimed as a pending outbox row (so each channel's queue is in
-go-live order), then Helix is asked, and one transaction fills in the rendered payloads, claims
-the (user, stream) DM keys and defers the delivery jobs of the shards it touched. A duplicate
+First, once every go-live the ingest accepted earlier has claimed its rows (`golive_order`),
+every (guild, stream) key is claimed as a pending outbox row carrying the acceptance number (so
+each channel's queue is in go-live order), then Helix is asked, and one transaction fills in
+the rendered payloads, claims the (user, stream) DM keys and defers the delivery jobs of the
+shards it touched. A duplicate
 event (same stream id, any message id) finds nothing left to claim or fill and queues nothing.
 """
 
@@ -23,6 +25,7 @@ from streammaxing.schema.fanout import (
     fill_announcement_payloads,
     guilds_tracking,
 )
+from streammaxing.schema.golive_order import forget_acceptance
 from streammaxing.schema.lifecycle import (
     claim_resumed,
     record_stream,
@@ -32,6 +35,7 @@ from streammaxing.schema.lifecycle import (
 from streammaxing.schema.streamers import upsert_streamer
 from streammaxing.templating import DEFAULT_TEMPLATE, render_announcement
 from streammaxing.workers.enrich import OnlineEvent, enrich
+from streammaxing.workers.golive_order import wait_for_turn
 from streammaxing.workers.queueing import (
     defer_announcement_delivery,
     defer_dm_delivery,
@@ -58,12 +62,21 @@ class FanoutResult:
     skipped: str | None = None
 
 
-async def fan_out(runtime: Runtime, event_payload: dict[str, Any]) -> FanoutResult:
+async def fan_out(
+    runtime: Runtime, event_payload: dict[str, Any], accepted_seq: int | None = None
+) -> FanoutResult:
+    """`accepted_seq`: the ingest's acceptance number of this go-live (None for go-lives found
+    by the catch-up poll); its rows are claimed after every earlier go-live's, and carry it."""
     event = OnlineEvent.from_payload(event_payload)
     structlog.contextvars.bind_contextvars(
         streamer_id=event.broadcaster_id, event_id=event.stream_id
     )
+    if accepted_seq is not None:
+        await wait_for_turn(runtime, accepted_seq)
     if event.type != "live":
+        if accepted_seq is not None:
+            async with runtime.pool.connection() as conn:
+                await forget_acceptance(conn, accepted_seq)
         log.info("stream_online_skipped", stream_type=event.type)
         return FanoutResult(0, 0, 0, skipped=f"type {event.type}")
 
@@ -107,12 +120,15 @@ async def fan_out(runtime: Runtime, event_payload: dict[str, Any]) -> FanoutResu
                 streamer_id=streamer.id,
                 event_id=event.stream_id,
                 started_at=event.started_at,
+                accepted_seq=accepted_seq,
                 claims=[
                     AnnouncementClaim(t.guild_id, t.channel_id, shard_of(t.channel_id))
                     for t in targets
                     if t.guild_id not in skip
                 ],
             )
+            if accepted_seq is not None:
+                await forget_acceptance(conn, accepted_seq)
 
     # Phase 2: enrich, render each guild's payload, fill the claimed rows, queue the delivery.
     enriched = await enrich(

@@ -28,8 +28,10 @@ from streammaxing.workers.sweep import sweep_outbox
 RETRY: Final = procrastinate.RetryStrategy(max_attempts=10, exponential_wait=2)
 
 
-async def _online(runtime: Runtime, event: dict[str, Any], **_: Any) -> object:
-    return await fan_out(runtime, event)
+async def _online(
+    runtime: Runtime, event: dict[str, Any], accepted_seq: int | None = None, **_: Any
+) -> object:
+    return await fan_out(runtime, event, accepted_seq)
 
 
 async def _offline(runtime: Runtime, event: dict[str, Any], **_: Any) -> object:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -156,6 +157,40 @@ class TestGoLive:
             limited = stack.discord.state.rate_limited
             assert limited.get("user", 0) == 0
             assert limited.get("global", 0) == 0
+
+    def test_go_lives_ms_apart_reach_one_channel_in_acceptance_order(
+        self, database_url: str, tmp_path: Path
+    ) -> None:
+        """24 streamers, one channel, two workers: each go-live sent 5 ms after the previous
+        one was accepted (timestamps deliberately reversed) → the channel receives all 24 once,
+        in the order the ingest accepted them."""
+        with running_stack(database_url, tmp_path) as stack:
+            stack.seed_guilds(1, broadcaster_id="4000")
+            for n in range(1, 24):
+                stack.sql(
+                    "WITH s AS (INSERT INTO streamers (twitch_broadcaster_id, twitch_login)"
+                    " VALUES (%s, %s) RETURNING id)"
+                    " INSERT INTO guild_streamers (guild_id, streamer_id)"
+                    " SELECT '900000', id FROM s",
+                    (str(4000 + n), f"o{n}"),
+                )
+            for n in range(24):
+                response = stack.send(
+                    broadcaster_id=str(4000 + n),
+                    broadcaster_name=f"Streamer{n:02d}",
+                    stream_id=str(40_000 + n),
+                    timestamp=f"{_now_prefix()}.{99 - n:02d}Z",
+                )
+                assert response.is_success
+                time.sleep(0.005)
+            assert wait_for(
+                lambda: len(stack.discord.state.messages) >= 24, timeout=120, interval=0.5
+            ), stack.logs()
+            names = [
+                int(re.search(r"Streamer(\d+)", m.content).group(1))  # type: ignore[union-attr]
+                for m in stack.discord.state.messages_in("800000")
+            ]
+            assert names == list(range(24))
 
 
 class TestLifecycle:

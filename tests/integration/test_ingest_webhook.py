@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from structlog.testing import capture_logs
 
 from streammaxing.db import create_pool
 from streammaxing.ingest.app import create_app
-from streammaxing.ingest.enqueue import GroupCommitter
+from streammaxing.ingest.enqueue import ENQUEUE_DEADLINE, GroupCommitter
 from streammaxing.ingest.state import IngestState
 from streammaxing.metrics import Metrics
 from streammaxing.twitch.eventsub import signature_for
@@ -170,6 +171,24 @@ class TestNotification:
         assert jobs[0]["queue"] == "events"
         assert jobs[0]["args"]["event"]["id"] == "9001"
         assert jobs[0]["args"]["message_id"] == headers["Twitch-Eventsub-Message-Id"]
+
+    def test_go_lives_are_numbered_in_acceptance_order(self, ingest: Ingest) -> None:
+        """Each accepted stream.online job carries an increasing `accepted_seq`, recorded as
+        unclaimed until its fan-out claims; a duplicate and other types get no number."""
+        for n in range(3):
+            headers, body = online(stream_id=str(9100 + n), message_id=f"order-{n}")
+            assert post(ingest, headers, body).status_code == 204
+        duplicate_headers, duplicate_body = online(stream_id="9100", message_id="order-0")
+        assert post(ingest, duplicate_headers, duplicate_body).status_code == 204
+        update = build_message(TriggerOptions(kind="channel.update", secret=SECRET))
+        assert post(ingest, update.headers, update.body).status_code == 204
+        numbers = [job["args"].get("accepted_seq") for job in ingest.jobs()]
+        assert numbers[3] is None
+        assert numbers[:3] == sorted(numbers[:3])
+        assert len(set(numbers[:3])) == 3
+        with psycopg.connect(ingest.database_url) as conn:
+            recorded = [r[0] for r in conn.execute("SELECT seq FROM golive_acceptances ORDER BY 1")]
+        assert recorded == numbers[:3]
 
     @pytest.mark.parametrize(
         ("kind", "task"),
@@ -409,6 +428,25 @@ class TestDatabaseDown:
         assert post(ingest, signed(body, message_id="during-outage"), body).status_code == 204
         assert len(ingest.jobs()) == 1
         assert httpx.get(f"{ingest.url}/readyz", timeout=10).status_code == 200
+
+    def test_a_stalled_database_is_503_within_the_deadline(self, ingest: Ingest) -> None:
+        """A store that waits (as behind a pooler with no server to give) fails after the
+        enqueue deadline → 503, not a late 2xx; once the database answers, redelivery → 1 job."""
+        headers, body = online(message_id="stalled")
+        with psycopg.connect(ingest.database_url) as blocker:
+            blocker.execute("LOCK TABLE eventsub_messages IN ACCESS EXCLUSIVE MODE")
+            started = time.monotonic()
+            answer = post(ingest, headers, body)
+            waited = time.monotonic() - started
+            blocker.rollback()
+        assert answer.status_code == 503
+        assert ENQUEUE_DEADLINE <= waited < ENQUEUE_DEADLINE + 1.5
+        assert wait_for(
+            lambda: post(ingest, signed(body, message_id="stalled"), body).status_code == 204,
+            timeout=30,
+            interval=0.2,
+        )
+        assert len(ingest.jobs()) == 1
 
 
 class TestObservability:

@@ -49,11 +49,13 @@ class TestCompose:
         assert worker["command"][0] == "worker"
 
     def test_environment_wiring(self, compose: dict[str, Any]) -> None:
-        """Every app service reads .env and gets a DATABASE_URL pointing at the postgres service."""
+        """Every app service reads .env and gets DATABASE_URL and DATABASE_DIRECT_URL pointing
+        at the postgres service."""
         for name in ("migrate", "ingest", "worker"):
             service = compose["services"][name]
             assert service["env_file"] == ".env"
             assert "@postgres:5432/" in service["environment"]["DATABASE_URL"]
+            assert "@postgres:5432/" in service["environment"]["DATABASE_DIRECT_URL"]
         ingest = compose["services"]["ingest"]
         assert ingest["command"][:3] == ["ingest", "--host", "0.0.0.0"]
         assert ingest["ports"] == ["8080:8080"]

@@ -133,3 +133,39 @@ class TestSecrets:
             " (a comma-separated list while rotating)"
         ]
         assert "Traceback" not in proc.stderr
+
+
+class TestPooledDatabase:
+    def test_a_single_url_is_direct(self) -> None:
+        """Only DATABASE_URL: not pooled, and it is also the session-bound URL."""
+        settings = load_settings(database_url="postgresql://h/db")
+        assert not settings.is_pooled
+        assert settings.direct_url("postgresql://h/db") == "postgresql://h/db"
+
+    def test_a_different_direct_url_makes_the_main_url_pooled(self) -> None:
+        """DATABASE_DIRECT_URL differing from DATABASE_URL: the main URL is a pooler."""
+        settings = load_settings(
+            database_url="postgresql://h:6432/db", database_direct_url="postgresql://h:5432/db"
+        )
+        assert settings.is_pooled
+        assert settings.direct_url("postgresql://h:6432/db") == "postgresql://h:5432/db"
+
+    def test_database_pooled_overrides_the_detection(self) -> None:
+        """DATABASE_POOLED=true with one URL (a pooler, no direct access) disables preparing."""
+        assert load_settings(database_url="postgresql://h/db", database_pooled=True).is_pooled
+        assert not load_settings(
+            database_url="postgresql://a/db",
+            database_direct_url="postgresql://b/db",
+            database_pooled=False,
+        ).is_pooled
+
+    def test_an_embedded_server_is_direct(self) -> None:
+        """Without DATABASE_URL (the embedded server) the embedded URL is used for everything."""
+        settings = load_settings(database_direct_url="postgresql://h/db")
+        assert not settings.is_pooled
+        assert settings.direct_url("postgresql://embedded/db") == "postgresql://embedded/db"
+
+    def test_the_direct_url_is_checked(self) -> None:
+        """A direct URL that is not postgres is refused with its variable's name."""
+        with pytest.raises(ConfigError, match="DATABASE_DIRECT_URL must be a postgresql://"):
+            load_settings(database_direct_url="mysql://x")

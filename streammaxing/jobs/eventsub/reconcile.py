@@ -4,8 +4,10 @@ Lists every subscription of our client (all pages), keeps those delivering to ou
 converges them on the tracked streamers (`converge`): creates what is missing, deletes what
 nobody tracks, replaces failed ones, and rewrites `status` / `last_verified`. The listing is
 taken before the tracked streamers are read, so a streamer tracked meanwhile is never mistaken
-for an untracked one. One run at a time across all processes (an advisory lock; a second run
-finds it held and returns at once), and a run right after another changes nothing.
+for an untracked one. One run at a time across all processes (a transaction-scoped advisory
+lock, held by a transaction open for the whole run, so it holds through a transaction-mode
+pooler; a second run finds it held and returns at once), and a run right after another changes
+nothing.
 
 When Twitch's cost budget (`max_total_cost`) cannot cover every tracked streamer, `budget`
 decides who is subscribed: linked streamers (cost 0) and then the most-tracked; the others are
@@ -38,7 +40,7 @@ from streammaxing.jobs.patience import patiently
 from streammaxing.queues import Task
 from streammaxing.runtime import Runtime
 from streammaxing.schema.eventsub_budget import budget_candidates, mark_left_out
-from streammaxing.schema.locks import try_session_lock
+from streammaxing.schema.locks import try_transaction_lock
 from streammaxing.schema.subscriptions import database_now
 from streammaxing.twitch.models import EventSubSubscription, SubscriptionListing
 
@@ -71,7 +73,7 @@ async def reconcile_subscriptions(runtime: Runtime) -> ReconcileResult:
         return ReconcileResult(skipped=access.reason)
     async with (
         runtime.pool.connection() as lock_conn,
-        try_session_lock(lock_conn, RECONCILE_LOCK_KEY) as held,
+        try_transaction_lock(lock_conn, RECONCILE_LOCK_KEY) as held,
     ):
         if not held:
             log.info("reconcile_already_running")
