@@ -36,7 +36,6 @@ __all__ = [
     "touch_subscriptions",
     "tracked_among",
     "tracked_streamer",
-    "tracked_streamers",
 ]
 
 
@@ -79,18 +78,6 @@ async def database_now(conn: AsyncConnection[Any]) -> datetime:
         raise RuntimeError("SELECT now() returned no row")
     moment: datetime = row[0]
     return moment
-
-
-_TRACKED = """
-SELECT s.id, s.twitch_broadcaster_id, s.twitch_login FROM streamers s
-WHERE EXISTS (SELECT 1 FROM guild_streamers gs WHERE gs.streamer_id = s.id)
-"""
-
-
-async def tracked_streamers(conn: AsyncConnection[Any]) -> dict[str, UUID]:
-    """Broadcaster id → streamer id of every streamer some guild tracks."""
-    cur = await conn.execute(_TRACKED)
-    return {str(row[1]): row[0] for row in await cur.fetchall()}
 
 
 async def tracked_among(
