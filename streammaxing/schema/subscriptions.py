@@ -80,6 +80,12 @@ async def database_now(conn: AsyncConnection[Any]) -> datetime:
     return moment
 
 
+_TRACKED = """
+SELECT s.id, s.twitch_broadcaster_id, s.twitch_login FROM streamers s
+WHERE EXISTS (SELECT 1 FROM guild_streamers gs WHERE gs.streamer_id = s.id)
+"""
+
+
 async def tracked_among(
     conn: AsyncConnection[Any], broadcaster_ids: Collection[str]
 ) -> dict[str, UUID]:
