@@ -7,12 +7,14 @@ any database name on the test server (`* =`), starts the process on a free port 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -40,6 +42,56 @@ def pgbouncer_binary() -> str:
     return found
 
 
+class SocketForwarder:
+    """TCP on 127.0.0.1 → a Unix socket, in a thread of its own: PgBouncer runs as `nobody`
+    (it refuses root) and cannot open the embedded server's socket under root's home, so it
+    reaches that server through this forwarder instead."""
+
+    def __init__(self, socket_path: str) -> None:
+        self.socket_path = socket_path
+        self.port = free_port()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: asyncio.base_events.Server | None = None
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_unix_connection(self.socket_path)
+        except OSError:
+            writer.close()
+            return
+        await asyncio.gather(
+            self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer)
+        )
+
+    def __enter__(self) -> SocketForwarder:
+        self._thread.start()
+        started = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(self._serve, "127.0.0.1", self.port), self._loop
+        )
+        self._server = started.result(timeout=10)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        server = self._server
+        if server is not None:
+            server.close()
+            asyncio.run_coroutine_threadsafe(server.wait_closed(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+
 class PgBouncer:
     """`with PgBouncer(server_url) as bouncer:` — `bouncer.url(dbname)` goes through it."""
 
@@ -48,6 +100,7 @@ class PgBouncer:
         self.port = free_port()
         self.directory = Path(tempfile.mkdtemp(prefix="sm-pgbouncer-"))
         self.process: subprocess.Popen[bytes] | None = None
+        self._forwarder: SocketForwarder | None = None
 
     def url(self, dbname: str) -> str:
         """A URL of database `dbname` on the test server, through the pooler."""
@@ -67,6 +120,9 @@ class PgBouncer:
         binary = pgbouncer_binary()
         host = str(self.server.get("host") or "127.0.0.1")
         port = str(self.server.get("port") or "5432")
+        if host.startswith("/"):
+            self._forwarder = SocketForwarder(f"{host}/.s.PGSQL.{port}").__enter__()
+            host, port = "127.0.0.1", str(self._forwarder.port)
         user = str(self.server.get("user") or "postgres")
         (self.directory / "users.txt").write_text(f'"{user}" ""\n')
         (self.directory / "pgbouncer.ini").write_text(
@@ -94,13 +150,22 @@ class PgBouncer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
         )
+        try:
+            self._wait_listening()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _wait_listening(self) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"pgbouncer exited:\n{self.log()}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return self
+                return
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"pgbouncer did not listen within 10 s:\n{self.log()}")
@@ -118,4 +183,6 @@ class PgBouncer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self._forwarder is not None:
+            self._forwarder.__exit__()
         shutil.rmtree(self.directory, ignore_errors=True)
