@@ -180,3 +180,28 @@ async def untrack_streamer(
         detail = {"broadcaster_id": link.broadcaster_id}
         await record(conn, actor, Action.STREAMER_UNTRACK, guild_id=guild_id, detail=detail)
     log.info("streamer_untracked", guild_id=guild_id, streamer_id=str(link.streamer_id))
+
+
+#: The longest per-streamer message: Discord's limit on a message's content.
+CUSTOM_CONTENT_MAX = 2000
+
+
+async def set_custom_content(
+    services: ManageServices, actor: Actor, guild_id: str, streamer: str, content: str | None
+) -> GuildStreamerOut:
+    """Set (or with None clear) the message that replaces the template's content for this
+    streamer's announcements in the guild; for the guild's managers."""
+    rules.check_manager(actor, guild_id)
+    if content is not None and len(content) > CUSTOM_CONTENT_MAX:
+        raise Invalid([FieldIssue("custom_content", f"is longer than {CUSTOM_CONTENT_MAX}")])
+    async with transaction(services) as conn:
+        await rules.require_manager(conn, actor, guild_id)
+        link = await _require_link(conn, guild_id, streamer)
+        await queries.set_custom_content(conn, guild_id, link.streamer_id, content)
+        updated = await queries.guild_streamer(conn, guild_id, link.broadcaster_id)
+        detail = {"broadcaster_id": link.broadcaster_id, "set": content is not None}
+        await record(conn, actor, Action.STREAMER_MESSAGE, guild_id=guild_id, detail=detail)
+    if updated is None:
+        raise Conflict(f"guild {guild_id} stopped tracking {streamer!r} concurrently")
+    log.info("streamer_message_set", guild_id=guild_id, streamer_id=str(link.streamer_id))
+    return GuildStreamerOut.model_validate(updated)

@@ -25,12 +25,14 @@ class GuildStreamerRow:
     enabled: bool
     added_by: str | None
     added_at: datetime | None
+    custom_content: str | None = None
 
 
 _SELECT = """
 SELECT s.id AS streamer_id, s.twitch_broadcaster_id AS broadcaster_id, s.twitch_login AS login,
        s.twitch_display_name AS display_name, s.twitch_avatar_url AS avatar_url,
-       COALESCE(gs.enabled, true) AS enabled, gs.added_by, gs.added_at
+       COALESCE(gs.enabled, true) AS enabled, gs.added_by, gs.added_at,
+       gs.custom_content
 FROM guild_streamers gs
 JOIN streamers s ON s.id = gs.streamer_id
 """
@@ -102,5 +104,15 @@ async def unlink_streamer(conn: AsyncConnection[Any], guild_id: str, streamer_id
     cur = await conn.execute(
         "DELETE FROM guild_streamers WHERE guild_id = %s AND streamer_id = %s",
         (guild_id, streamer_id),
+    )
+    return cur.rowcount == 1
+
+
+async def set_custom_content(
+    conn: AsyncConnection[Any], guild_id: str, streamer_id: UUID, content: str | None
+) -> bool:
+    cur = await conn.execute(
+        "UPDATE guild_streamers SET custom_content = %s WHERE guild_id = %s AND streamer_id = %s",
+        (content, guild_id, streamer_id),
     )
     return cur.rowcount == 1
