@@ -27,6 +27,7 @@ from streammaxing.schema import guild_streamers as queries
 from streammaxing.schema.guild_streamers import GuildStreamerRow
 from streammaxing.schema.members import lock_user
 from streammaxing.schema.streamers import upsert_streamer
+from streammaxing.templating import validate_custom_content
 from streammaxing.twitch.errors import TwitchError
 
 log = structlog.get_logger(__name__)
@@ -190,10 +191,17 @@ async def set_custom_content(
     services: ManageServices, actor: Actor, guild_id: str, streamer: str, content: str | None
 ) -> GuildStreamerOut:
     """Set (or with None clear) the message that replaces the template's content for this
-    streamer's announcements in the guild; for the guild's managers."""
+    streamer's announcements in the guild; for the guild's managers.
+
+    The message is checked like a template's content (known variables, Discord's limit).
+    """
     rules.check_manager(actor, guild_id)
-    if content is not None and len(content) > CUSTOM_CONTENT_MAX:
-        raise Invalid([FieldIssue("custom_content", f"is longer than {CUSTOM_CONTENT_MAX}")])
+    if content is not None:
+        issues = [FieldIssue("custom_content", i.message) for i in validate_custom_content(content)]
+        if len(content) > CUSTOM_CONTENT_MAX:
+            issues.append(FieldIssue("custom_content", f"is longer than {CUSTOM_CONTENT_MAX}"))
+        if issues:
+            raise Invalid(issues)
     async with transaction(services) as conn:
         await rules.require_manager(conn, actor, guild_id)
         link = await _require_link(conn, guild_id, streamer)

@@ -338,6 +338,35 @@ class TestGuildPages:
         assert response.status_code == 422
         assert 'id="message_template-error"' in response.text
 
+    async def test_a_streamers_message_is_checked_like_a_template(self, site: Site) -> None:
+        """An unknown variable in a custom message is refused next to it; a valid one is saved."""
+        async with site.browser() as browser:
+            await sign_in(site, browser, MANAGER)
+            await install(site, browser, GUILD)
+            await site.sql(
+                "WITH s AS (INSERT INTO streamers (twitch_broadcaster_id, twitch_login)"
+                " VALUES ('77', 'neo')"
+                " RETURNING id) INSERT INTO guild_streamers (guild_id, streamer_id)"
+                " SELECT %s, id FROM s",
+                (GUILD,),
+            )
+            page = await browser.get(f"/guilds/{GUILD}")
+            form = {"csrf_token": csrf(page), "streamer": "77"}
+            refused = await browser.post(
+                f"/guilds/{GUILD}/streamer-message", data=form | {"custom_content": "{nope} live"}
+            )
+            assert refused.status_code == 422
+            assert 'id="msg-77-error"' in refused.text
+            assert "unknown variable {nope}" in refused.text
+            assert await site.sql("SELECT custom_content FROM guild_streamers") == [(None,)]
+            saved = await browser.post(
+                f"/guilds/{GUILD}/streamer-message",
+                data=form | {"custom_content": "{streamer_login} is live"},
+            )
+            assert saved.status_code == 303
+        stored = await site.sql("SELECT custom_content FROM guild_streamers")
+        assert stored == [("{streamer_login} is live",)]
+
     async def test_member_sees_streamers_but_not_settings(self, site: Site) -> None:
         """A member gets the page without the settings; their config post is 403."""
         async with site.browser() as manager:
