@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from starlette.requests import Request
@@ -11,6 +11,7 @@ from starlette.templating import Jinja2Templates
 from streammaxing.crypto import TokenBox
 from streammaxing.discord.client import DiscordClient
 from streammaxing.manage.services import ManageServices
+from streammaxing.web.bot_user import BotUser
 from streammaxing.web.config import WebConfig
 
 HERE = Path(__file__).parent
@@ -27,6 +28,7 @@ class WebDeps:
     templates: Jinja2Templates
     bot: DiscordClient | None = None
     box: TokenBox | None = None
+    bot_user: BotUser = field(default_factory=BotUser)
 
 
 def build_templates() -> Jinja2Templates:

@@ -1,7 +1,7 @@
 """The channel and role pickers, read from Discord with the bot token.
 
-Channels: text and announcement channels in the list Discord returns to the bot (since the
-2026-10-12 channel obfuscation that list holds only channels the bot can view). Roles:
+Channels: text and announcement channels where the bot's permissions, computed from its member
+roles and the channel's overwrites, include viewing, sending and embedding links. Roles:
 mentionable roles that no integration manages, @everyone excluded. Without a bot token, or
 when Discord fails, the pickers are None and the page asks for ids instead.
 """
@@ -14,6 +14,7 @@ import structlog
 
 from streammaxing.discord.errors import DiscordError
 from streammaxing.discord.models import GuildChannel, GuildRole
+from streammaxing.discord.permissions import MemberContext, can_announce
 from streammaxing.web.deps import WebDeps
 
 log = structlog.get_logger(__name__)
@@ -25,10 +26,9 @@ class Pickers:
     roles: list[GuildRole]
 
 
-def announcement_channels(channels: list[GuildChannel]) -> list[GuildChannel]:
-    return sorted(
-        (c for c in channels if c.can_hold_announcements), key=lambda c: (c.position, c.name)
-    )
+def announcement_channels(bot: MemberContext, channels: list[GuildChannel]) -> list[GuildChannel]:
+    """The channels the bot can post an announcement in, in Discord's order."""
+    return sorted((c for c in channels if can_announce(bot, c)), key=lambda c: (c.position, c.name))
 
 
 def mentionable_roles(guild_id: str, roles: list[GuildRole]) -> list[GuildRole]:
@@ -42,9 +42,17 @@ async def guild_pickers(deps: WebDeps, guild_id: str) -> Pickers | None:
     if deps.bot is None:
         return None
     try:
+        bot_id = await deps.bot_user.user_id(deps.bot)
+        member = await deps.bot.guild_member(guild_id, bot_id)
         channels = await deps.bot.guild_channels(guild_id)
         roles = await deps.bot.guild_roles(guild_id)
     except DiscordError as error:
         log.warning("dashboard_pickers_unavailable", guild_id=guild_id, error=str(error))
         return None
-    return Pickers(announcement_channels(channels), mentionable_roles(guild_id, roles))
+    bot = MemberContext(
+        guild_id=guild_id,
+        user_id=bot_id,
+        role_ids=member.role_ids,
+        role_permissions={role.id: role.permissions for role in roles},
+    )
+    return Pickers(announcement_channels(bot, channels), mentionable_roles(guild_id, roles))

@@ -32,7 +32,7 @@ from streammaxing.web.app import dashboard_routes
 from streammaxing.web.config import DiscordOAuth, WebConfig
 from streammaxing.web.deps import WebDeps, build_templates
 from tests.fakes.discord_fake import DiscordFakeState, FakeConfig, FakeDiscordServer
-from tests.fakes.discord_model import SEND_MESSAGES
+from tests.fakes.discord_model import SEND_MESSAGES, VIEW_CHANNEL
 from tests.fakes.server import free_port
 
 APP = "700000000000000001"
@@ -318,6 +318,28 @@ class TestGuildPages:
         assert (await site.sql("SELECT channel_id, enabled FROM guild_config")) == [(CHANNEL, True)]
         # Without Helix the operation asks for the broadcaster id: shown next to the field.
         assert added.status_code == 422
+
+    async def test_pickers_offer_only_postable_channels_and_pingable_roles(
+        self, site: Site
+    ) -> None:
+        """Channels where the bot can view, send and embed; mentionable unmanaged roles."""
+        fake = site.fake
+        fake.add_channel("200000000000000002", guild_id=GUILD, name="read-only",
+                         permissions=VIEW_CHANNEL)  # fmt: skip
+        fake.add_channel("200000000000000003", guild_id=GUILD, name="no-embeds",
+                         permissions=VIEW_CHANNEL | SEND_MESSAGES)  # fmt: skip
+        fake.add_channel("200000000000000004", guild_id=GUILD, name="voice", type=2)
+        fake.add_channel("200000000000000005", guild_id=GUILD, name="news", type=5)
+        fake.add_role("300000000000000001", guild_id=GUILD, name="Live pings", mentionable=True)
+        fake.add_role("300000000000000002", guild_id=GUILD, name="Quiet", mentionable=False)
+        fake.add_role("300000000000000003", guild_id=GUILD, name="Other bot", mentionable=True,
+                      managed=True)  # fmt: skip
+        async with site.browser() as browser:
+            await sign_in(site, browser, MANAGER)
+            await install(site, browser, GUILD)
+            page = await browser.get(f"/guilds/{GUILD}")
+        offered = set(re.findall(r'<option value="([0-9]+)"', page.text))
+        assert offered == {CHANNEL, "200000000000000005", "300000000000000001"}
 
     async def test_an_unknown_template_variable_is_shown_next_to_the_field(
         self, site: Site
