@@ -27,6 +27,7 @@ from streammaxing.ingest.enqueue import GroupCommitter
 from streammaxing.ingest.state import IngestState
 from streammaxing.manage.services import ManageServices
 from streammaxing.metrics import Metrics
+from streammaxing.twitch.client import HelixClient
 from streammaxing.web.app import dashboard_routes
 from streammaxing.web.config import DiscordOAuth, WebConfig
 from streammaxing.web.deps import WebDeps, build_templates
@@ -84,8 +85,14 @@ async def serve(app: Starlette, port: int) -> AsyncIterator[None]:
 
 @asynccontextmanager
 async def running_site(
-    database_url: str, discord: FakeDiscordServer, *, with_oauth: bool, idle: timedelta
+    database_url: str,
+    discord: FakeDiscordServer,
+    *,
+    with_oauth: bool,
+    idle: timedelta,
+    helix: HelixClient | None = None,
 ) -> AsyncIterator[Site]:
+    """The dashboard on a free port; ``helix`` (the Twitch fake's) resolves logins when given."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     fake = discord.state
@@ -108,7 +115,7 @@ async def running_site(
         eventsub_secrets=[b"unused-eventsub-secret"],
     )
     services = ManageServices(
-        pool=pool, app=procrastinate.App(connector=procrastinate.PsycopgConnector())
+        pool=pool, app=procrastinate.App(connector=procrastinate.PsycopgConnector()), helix=helix
     )
     oauth = (
         DiscordOAuth(APP, SecretStr(SECRET), f"{discord.url}/oauth2/authorize", discord.api_url)
