@@ -42,6 +42,7 @@ from streammaxing.web import sessions
 from streammaxing.web.account import SignInAgain, actor_for, listed_guilds
 from streammaxing.web.deps import WebDeps, deps_of
 from streammaxing.web.forms import Form, read_form
+from streammaxing.web.paging import PAGE_SIZE, page_number, paginate
 from streammaxing.web.pickers import guild_pickers
 from streammaxing.web.render import Viewer, page, problem, viewer
 
@@ -89,12 +90,26 @@ async def home(request: Request) -> Response:
     )
 
 
+def _page_of(items: list[Any], values: dict[str, Any] | None, page: int) -> int:
+    """The page to show: the one holding the streamer a failed form was about, else ``page``."""
+    wanted = (values or {}).get("streamer")
+    for index, item in enumerate(items):
+        if wanted is not None and item.broadcaster_id == wanted:
+            return index // PAGE_SIZE + 1
+    return page
+
+
 async def _guild_context(
-    deps: WebDeps, actor: Actor, guild_id: str, values: dict[str, Any] | None = None
+    deps: WebDeps,
+    actor: Actor,
+    guild_id: str,
+    values: dict[str, Any] | None = None,
+    page: int = 1,
 ) -> dict[str, Any]:
     guild = await guilds.get_guild(deps.services, actor, guild_id)
-    listed = await streamers.list_streamers(deps.services, actor, guild_id)
-    context: dict[str, Any] = {"guild": guild, "streamers": listed.items, "manage": False}
+    listed = (await streamers.list_streamers(deps.services, actor, guild_id)).items
+    shown = paginate(listed, _page_of(listed, values, page))
+    context: dict[str, Any] = {"guild": guild, "streamers": shown, "manage": False}
     if not may_manage(actor, guild_id):
         return context
     try:
@@ -151,8 +166,9 @@ async def guild_page(request: Request) -> Response:
     deps, session, who = state
     guild_id = request.path_params["guild_id"]
     actor = await actor_for(deps, session)
+    shown = page_number(request.query_params.get("page"))
     try:
-        context = await _guild_context(deps, actor, guild_id)
+        context = await _guild_context(deps, actor, guild_id, page=shown)
     except ManageError as error:
         return await _refused(deps, request, who, error)
     return page(deps, request, "guild.html", who, context)
@@ -327,7 +343,14 @@ async def me_page(request: Request) -> Response:
         return page(deps, request, "me.html", who, {"overview": None})
     actor = await actor_for(deps, session)
     overview = await members.member_overview(deps.services, actor, session.user_id)
-    return page(deps, request, "me.html", who, {"overview": overview})
+    only = request.query_params.get("guild")
+    wanted = page_number(request.query_params.get("page"))
+    shown = [
+        {"guild": g, "streamers": paginate(g.streamers, wanted if g.guild_id == only else 1)}
+        for g in overview.guilds
+        if only is None or g.guild_id == only
+    ]
+    return page(deps, request, "me.html", who, {"overview": overview, "shown": shown})
 
 
 async def me_form(request: Request) -> Response:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,7 +17,7 @@ import procrastinate
 import psycopg
 import uvicorn
 from pydantic import SecretStr
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from streammaxing.crypto import TokenBox
 from streammaxing.db import create_pool
@@ -66,7 +66,7 @@ class Site:
 
 
 @asynccontextmanager
-async def serve(app: Starlette, port: int) -> AsyncIterator[None]:
+async def serve(app: ASGIApp, port: int) -> AsyncIterator[None]:
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
     )
@@ -91,8 +91,10 @@ async def running_site(
     with_oauth: bool,
     idle: timedelta,
     helix: HelixClient | None = None,
+    wrap: Callable[[ASGIApp], ASGIApp] | None = None,
 ) -> AsyncIterator[Site]:
-    """The dashboard on a free port; ``helix`` (the Twitch fake's) resolves logins when given."""
+    """The dashboard on a free port; ``helix`` (the Twitch fake's) resolves logins when given;
+    ``wrap`` puts an ASGI wrapper around the app (benchmarks time requests with it)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     fake = discord.state
@@ -131,7 +133,8 @@ async def running_site(
         box=TokenBox([KEY]),
     )
     state.on_shutdown.append(bot.aclose)
-    async with serve(create_app(state, extra_routes=dashboard_routes(deps)), port):
+    app: ASGIApp = create_app(state, extra_routes=dashboard_routes(deps))
+    async with serve(wrap(app) if wrap is not None else app, port):
         yield Site(url, port, database_url, fake)
 
 
