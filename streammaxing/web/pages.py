@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from streammaxing.manage import audit, guilds, members, streamers
+from streammaxing.manage import guilds, members, streamers
 from streammaxing.manage.actor import Actor
 from streammaxing.manage.errors import (
     Conflict,
@@ -27,9 +27,7 @@ from streammaxing.manage.errors import (
     issues_from_validation,
 )
 from streammaxing.manage.models import (
-    AuditQuery,
     GuildConfigUpdate,
-    HistoryQuery,
     PageQuery,
     PreferenceSet,
     PreviewRequest,
@@ -42,8 +40,8 @@ from streammaxing.web import sessions
 from streammaxing.web.account import SignInAgain, actor_for, listed_guilds
 from streammaxing.web.deps import WebDeps, deps_of
 from streammaxing.web.forms import Form, read_form
-from streammaxing.web.paging import PAGE_SIZE, page_number, paginate
-from streammaxing.web.pickers import guild_pickers
+from streammaxing.web.guild_view import guild_context
+from streammaxing.web.paging import page_number, paginate
 from streammaxing.web.render import Viewer, page, problem, viewer
 
 Errors = dict[str, str]
@@ -90,57 +88,6 @@ async def home(request: Request) -> Response:
     )
 
 
-def _page_of(items: list[Any], values: dict[str, Any] | None, page: int) -> int:
-    """The page to show: the one holding the streamer a failed form was about, else ``page``."""
-    wanted = (values or {}).get("streamer")
-    for index, item in enumerate(items):
-        if wanted is not None and item.broadcaster_id == wanted:
-            return index // PAGE_SIZE + 1
-    return page
-
-
-async def _guild_context(
-    deps: WebDeps,
-    actor: Actor,
-    guild_id: str,
-    values: dict[str, Any] | None = None,
-    page: int = 1,
-) -> dict[str, Any]:
-    guild = await guilds.get_guild(deps.services, actor, guild_id)
-    listed = (await streamers.list_streamers(deps.services, actor, guild_id)).items
-    shown = paginate(listed, _page_of(listed, values, page))
-    context: dict[str, Any] = {"guild": guild, "streamers": shown, "manage": False}
-    if not may_manage(actor, guild_id):
-        return context
-    try:
-        config = await guilds.get_config(deps.services, actor, guild_id)
-    except NotFound:
-        config = None
-    template = config.message_template if config else None
-    preview_payload: dict[str, Any] | None = None
-    try:
-        preview_payload = (
-            await guilds.preview(deps.services, actor, guild_id, PreviewRequest.model_validate({}))
-        ).payload
-    except NotFound:
-        preview_payload = None
-    context |= {
-        "manage": True,
-        "config": config,
-        "template_text": json.dumps(template, indent=2, ensure_ascii=False) if template else "",
-        "preview": preview_payload,
-        "pickers": await guild_pickers(deps, guild_id),
-        "history": (
-            await guilds.history(deps.services, actor, guild_id, HistoryQuery(limit=20))
-        ).items,
-        "trail": (
-            await audit.audit_trail(deps.services, actor, guild_id, AuditQuery(limit=20))
-        ).items,
-        "values": values or {},
-    }
-    return context
-
-
 async def _signed_in(request: Request) -> tuple[WebDeps, SessionRow, Viewer] | Response:
     deps = deps_of(request)
     session = await sessions.current_session(request, deps)
@@ -168,7 +115,7 @@ async def guild_page(request: Request) -> Response:
     actor = await actor_for(deps, session)
     shown = page_number(request.query_params.get("page"))
     try:
-        context = await _guild_context(deps, actor, guild_id, page=shown)
+        context = await guild_context(deps, actor, guild_id, page=shown)
     except ManageError as error:
         return await _refused(deps, request, who, error)
     return page(deps, request, "guild.html", who, context)
@@ -289,7 +236,7 @@ async def guild_form(request: Request) -> Response:
     except (Invalid, UpstreamUnavailable, Conflict) as error:
         errors = _issues(error.issues) if isinstance(error, Invalid) else {"form": str(error)}
         try:
-            context = await _guild_context(deps, actor, guild_id, dict(form))
+            context = await guild_context(deps, actor, guild_id, dict(form))
         except ManageError as refused:
             return await _refused(deps, request, who, refused)
         status = 422 if isinstance(error, Invalid) else 409

@@ -8,6 +8,7 @@ when Discord fails, the pickers are None and the page asks for ids instead.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import structlog
@@ -43,9 +44,11 @@ async def guild_pickers(deps: WebDeps, guild_id: str) -> Pickers | None:
         return None
     try:
         bot_id = await deps.bot_user.user_id(deps.bot)
-        member = await deps.bot.guild_member(guild_id, bot_id)
-        channels = await deps.bot.guild_channels(guild_id)
-        roles = await deps.bot.guild_roles(guild_id)
+        member, channels, roles = await asyncio.gather(
+            deps.bot.guild_member(guild_id, bot_id),
+            deps.bot.guild_channels(guild_id),
+            deps.bot.guild_roles(guild_id),
+        )
     except DiscordError as error:
         log.warning("dashboard_pickers_unavailable", guild_id=guild_id, error=str(error))
         return None
