@@ -11,7 +11,11 @@ ratio measures what the ingest's own work costs.
 The route is added by wrapping `streammaxing.ingest.app.create_app` before the command runs
 (the command imports it when it starts serving), so the production app never carries it.
 
-Usage: python bench/_ingest_server.py --port PORT   (DATABASE_URL, TWITCH_EVENTSUB_SECRET set)
+With `--without-dashboard` first, the command builds its app with `build_ingest(..., web=False)`
+(the same wrapping trick), to measure the ingest with and without the dashboard mounted.
+
+Usage: python bench/_ingest_server.py [--without-dashboard] --port PORT
+       (DATABASE_URL, TWITCH_EVENTSUB_SECRET set)
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from streammaxing import cli
+from streammaxing import bootstrap, cli, commands
 from streammaxing.ingest import app as ingest_app
 from streammaxing.ingest.state import IngestState, ingest_state
+from streammaxing.settings import Settings
 from streammaxing.twitch.eventsub import VerificationError, verify_request
 
 FLOOR_PATH = "/bench/hmac-only"
@@ -56,11 +61,21 @@ def _create_app_with_floor(
     state: IngestState, *, extra_routes: list[BaseRoute] | None = None
 ) -> Starlette:
     floor = Route(FLOOR_PATH, hmac_only, methods=["POST"])
-    return _production_create_app(state, extra_routes=[*(extra_routes or []), floor])
+    # First: the dashboard is a catch-all Mount that would answer 404 for it.
+    return _production_create_app(state, extra_routes=[floor, *(extra_routes or [])])
+
+
+def _build_ingest_without_dashboard(
+    settings: Settings, url: str, *, listen: str = "http://127.0.0.1:8080", web: bool = True
+) -> Starlette:
+    return bootstrap.build_ingest(settings, url, listen=listen, web=False)
 
 
 def main(argv: list[str]) -> int:
     ingest_app.create_app = _create_app_with_floor
+    if argv[:1] == ["--without-dashboard"]:
+        commands.build_ingest = _build_ingest_without_dashboard  # type: ignore[assignment]
+        argv = argv[1:]
     return cli.main(["ingest", *argv])
 
 

@@ -107,8 +107,9 @@ class Server:
 
 
 @contextmanager
-def ingest_server(database: Database, workdir: Path) -> Iterator[Server]:
-    """The ingest with the floor route, on `database`; yields once /readyz answers 200."""
+def ingest_server(database: Database, workdir: Path, *, dashboard: bool) -> Iterator[Server]:
+    """The ingest with the floor route, on `database`; yields once /readyz answers 200.
+    Without `dashboard`, the app is built without the web dashboard's Mount."""
     port = free_port()
     env = {
         **os.environ,
@@ -117,7 +118,13 @@ def ingest_server(database: Database, workdir: Path) -> Iterator[Server]:
         "LOG_FORMAT": "json",
         "LOG_LEVEL": "INFO",
     }
-    process = spawn("ingest", [str(SERVER_SCRIPT), "--port", str(port)], env, workdir)
+    argv = [
+        str(SERVER_SCRIPT),
+        *([] if dashboard else ["--without-dashboard"]),
+        "--port",
+        str(port),
+    ]
+    process = spawn("ingest", argv, env, workdir)
     try:
         wait_until(
             lambda: not process.alive() or _http_status(f"http://127.0.0.1:{port}/readyz") == 200,
@@ -375,7 +382,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     with (
         bench_database("bench_ingest") as database,
         tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp,
-        ingest_server(database, Path(tmp)) as server,
+        ingest_server(database, Path(tmp), dashboard=args.dashboard) as server,
     ):
         # Warm-up: connections in the pool, the prepared statement, the code paths.
         for path in (WEBHOOK_PATH, FLOOR_PATH):
@@ -415,6 +422,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "duplicates": round(args.unique * args.duplicates),
         "concurrency": args.concurrency,
         "database": database.source,
+        "dashboard_mounted": args.dashboard,
         "ingest": ingest,
         "floor": floor,
         "ratio_to_floor": ratio,
@@ -438,6 +446,12 @@ def main() -> int:
         type=float,
         default=30.0,
         help="seconds to wait before each run for other load to drop below 25%% (0: don't)",
+    )
+    parser.add_argument(
+        "--without-dashboard",
+        dest="dashboard",
+        action="store_false",
+        help="serve the ingest without the web dashboard (the default mounts it, as `up` does)",
     )
     args = parser.parse_args()
     quiet_library_logs()

@@ -23,10 +23,13 @@ from streammaxing.runtime import RUNTIME_KEY, Runtime
 from streammaxing.settings import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     import procrastinate
     from psycopg import AsyncConnection
     from psycopg_pool import AsyncConnectionPool
     from starlette.applications import Starlette
+    from starlette.routing import BaseRoute
 
     from streammaxing.discord.client import DiscordClient
     from streammaxing.discord.port import DiscordPort
@@ -179,8 +182,48 @@ async def close_runtime(runtime: Runtime) -> None:
     await runtime.pool.close()
 
 
-def build_ingest(settings: Settings, url: str) -> Starlette:
-    """The ingest app (webhook, probes, metrics, admin API); its lifespan opens the pool."""
+def dashboard(
+    settings: Settings, services: ManageServices, listen: str
+) -> tuple[list[BaseRoute], list[Callable[[], Awaitable[None]]]]:
+    """The dashboard's routes (a catch-all Mount, so it goes after every other route) and what
+    to close at shutdown.
+
+    ``listen`` is the ingest's own URL, the public URL when PUBLIC_URL is not set."""
+    from streammaxing.crypto import TokenBox
+    from streammaxing.discord.client import DiscordClient, build_http_client
+    from streammaxing.web.app import dashboard_routes
+    from streammaxing.web.config import DiscordOAuth, WebConfig
+    from streammaxing.web.deps import WebDeps, build_templates
+
+    oauth = None
+    if settings.has_discord_oauth:
+        assert settings.discord_application_id is not None  # noqa: S101 - has_discord_oauth
+        assert settings.discord_client_secret is not None  # noqa: S101 - has_discord_oauth
+        oauth = DiscordOAuth(
+            client_id=settings.discord_application_id,
+            client_secret=settings.discord_client_secret,
+            authorize_url=settings.discord_oauth_url,
+            api_url=settings.discord_api_url,
+        )
+    bot = None
+    if settings.discord_bot_token is not None and not settings.dry_run:
+        plain = settings.discord_bot_token.get_secret_value()
+        bot = DiscordClient(build_http_client(settings.discord_api_url, plain, __version__))
+    deps = WebDeps(
+        services=services,
+        config=WebConfig(public_url=settings.public_url or listen, oauth=oauth),
+        templates=build_templates(),
+        bot=bot,
+        box=TokenBox(settings.token_encryption_keys) if settings.token_encryption_keys else None,
+    )
+    return dashboard_routes(deps), ([bot.aclose] if bot is not None else [])
+
+
+def build_ingest(
+    settings: Settings, url: str, *, listen: str = "http://127.0.0.1:8080", web: bool = True
+) -> Starlette:
+    """The ingest app (webhook, probes, metrics, admin API and, with ``web``, the dashboard);
+    its lifespan opens the pool."""
     from streammaxing.admin.api import api_routes
     from streammaxing.db import create_pool
     from streammaxing.ingest.app import create_app
@@ -212,4 +255,8 @@ def build_ingest(settings: Settings, url: str) -> Starlette:
         from streammaxing.interactions.routes import discord_routes
 
         routes += discord_routes(services, settings.discord_public_key)
+    if web:
+        web_routes, closers = dashboard(settings, services, listen)
+        routes = [*routes, *web_routes]
+        state.on_shutdown.extend(closers)
     return create_app(state, extra_routes=routes)

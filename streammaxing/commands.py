@@ -67,7 +67,7 @@ def _versions(versions: list[int]) -> str:
 def serve_ingest(settings: Settings, url: str, host: str, port: int) -> int:
     import uvicorn
 
-    app = build_ingest(settings, url)
+    app = build_ingest(settings, url, listen=f"http://{host}:{port}")
     config = uvicorn.Config(
         app,
         host=host,

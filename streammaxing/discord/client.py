@@ -30,7 +30,13 @@ from streammaxing.discord.errors import (
     Unauthorized,
 )
 from streammaxing.discord.http import MAX_CONCURRENT_REQUESTS, DiscordHttp, HttpAnswer
-from streammaxing.discord.models import GuildChannel, GuildInfo, GuildRole
+from streammaxing.discord.models import (
+    CurrentUser,
+    GuildChannel,
+    GuildInfo,
+    GuildMember,
+    GuildRole,
+)
 from streammaxing.discord.ratelimit_headers import (
     SCOPE_USER,
     RateLimitInfo,
@@ -43,6 +49,8 @@ MAX_NONCE_LENGTH = 25
 GET_GUILD = "/guilds/{guild_id}"
 GUILD_CHANNELS = "/guilds/{guild_id}/channels"
 GUILD_ROLES = "/guilds/{guild_id}/roles"
+GUILD_MEMBER = "/guilds/{guild_id}/members/{user_id}"
+CURRENT_USER = "/users/@me"
 CREATE_MESSAGE = "/channels/{channel_id}/messages"
 EDIT_MESSAGE = "/channels/{channel_id}/messages/{message_id}"
 OPEN_DM = "/users/@me/channels"
@@ -237,6 +245,21 @@ class DiscordClient:
             major_id=application_id,
         )
         await self._request(route, dict(payload))
+
+    async def guild_member(self, guild_id: str, user_id: str) -> GuildMember:
+        """A member's role ids (PermanentError 10007 when the user is not in the guild)."""
+        route = make_route("GET", GUILD_MEMBER, guild_id=guild_id, user_id=user_id)
+        body = await self._read(route)
+        if not isinstance(body, Mapping):
+            raise TransientError("expected a JSON object from Discord", maybe_sent=False)
+        return GuildMember.from_json(body)
+
+    async def current_user(self) -> CurrentUser:
+        """The bot's own user (its id is the one channel overwrites name)."""
+        body = await self._read(make_route("GET", CURRENT_USER))
+        if not isinstance(body, Mapping) or "id" not in body:
+            raise TransientError("expected a user object from Discord", maybe_sent=False)
+        return CurrentUser.from_json(body)
 
     async def _read(self, route: Route) -> Any:
         response, parsed, info = await self._request(route, None)

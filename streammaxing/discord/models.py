@@ -1,4 +1,4 @@
-"""What the bot reads about a guild: the guild, its channels and its roles (typed, frozen).
+"""What the bot reads about a guild: the guild, its channels, roles and members (typed, frozen).
 
 Discord sends permission bitsets as decimal strings; they are parsed into ints here. Unknown
 fields are ignored; a field Discord may leave out has a default.
@@ -104,3 +104,29 @@ class GuildInfo:
             icon=data.get("icon"),
             owner_id=data.get("owner_id"),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class GuildMember:
+    """`GET /guilds/{id}/members/{user_id}`: the member's user id and role ids."""
+
+    user_id: str
+    role_ids: frozenset[str]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> GuildMember:
+        user = data.get("user")
+        user_id = str(user.get("id", "")) if isinstance(user, Mapping) else ""
+        return cls(user_id=user_id, role_ids=frozenset(str(r) for r in data.get("roles") or []))
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentUser:
+    """`GET /users/@me` with the bot token: the bot's own user."""
+
+    id: str
+    username: str
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CurrentUser:
+        return cls(id=str(data["id"]), username=str(data.get("username") or ""))

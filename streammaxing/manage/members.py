@@ -13,12 +13,14 @@ import structlog
 from psycopg import AsyncConnection
 
 from streammaxing.manage import rules
-from streammaxing.manage.actor import Actor
+from streammaxing.manage.actor import Actor, DiscordUser
 from streammaxing.manage.audit import Action, record
 from streammaxing.manage.errors import Conflict, NotFound
 from streammaxing.manage.models import (
     DmSubscriberOut,
     DmSubscriberPage,
+    MemberGuildOut,
+    MemberOverview,
     PageQuery,
     PreferenceList,
     PreferenceOut,
@@ -60,6 +62,59 @@ async def upsert_user(
         )
     log.info("user_saved", user_id=user_id, created=saved.created)
     return UserOut.model_validate(saved.user), saved.created
+
+
+async def record_sign_in(
+    services: ManageServices, actor: Actor, user_id: str, body: UserUpsert
+) -> UserOut:
+    """The user signed in: create or refresh their row and set ``last_login`` to now."""
+    rules.require_self(actor, user_id)
+    async with transaction(services) as conn:
+        saved = await queries.upsert_user(conn, user_id, username=body.username, avatar=body.avatar)
+        await queries.record_login(conn, user_id)
+        row = await queries.get_user(conn, user_id)
+        await record(
+            conn,
+            actor,
+            Action.USER_SIGN_IN,
+            guild_id=None,
+            subject_user_id=user_id,
+            detail={"created": saved.created},
+        )
+    if row is None:
+        raise Conflict(f"user {user_id} was erased concurrently")
+    log.info("user_signed_in", user_id=user_id, created=saved.created)
+    return UserOut.model_validate(row)
+
+
+async def member_overview(services: ManageServices, actor: Actor, user_id: str) -> MemberOverview:
+    """The user's guilds that use the bot (from the actor's guild list; for the operator, the
+    guilds the user opted in to DMs from), each with its streamers and the user's choices."""
+    rules.require_self(actor, user_id)
+    async with transaction(services) as conn:
+        if isinstance(actor, DiscordUser):
+            guild_ids = sorted(actor.guilds)
+        else:
+            guild_ids = sorted(
+                {row.guild_id for row in await queries.user_preferences(conn, user_id)}
+            )
+        guilds = await queries.member_guilds(conn, user_id, guild_ids)
+        prefs = await queries.member_preferences(conn, user_id, [g.guild_id for g in guilds])
+    by_guild: dict[str, list[PreferenceOut]] = {}
+    for pref in prefs:
+        by_guild.setdefault(pref.guild_id, []).append(PreferenceOut.model_validate(pref))
+    return MemberOverview(
+        guilds=[
+            MemberGuildOut(
+                guild_id=g.guild_id,
+                name=g.name,
+                icon=g.icon,
+                dm_subscribed=g.dm_subscribed,
+                streamers=by_guild.get(g.guild_id, []),
+            )
+            for g in guilds
+        ]
+    )
 
 
 async def get_user(services: ManageServices, actor: Actor, user_id: str) -> UserOut:

@@ -336,6 +336,10 @@ class GuildStreamerOut(_Out):
     enabled: bool
     added_by: str | None
     added_at: datetime | None
+    custom_content: str | None = Field(
+        default=None,
+        description="Replaces the template's content for this streamer's announcements.",
+    )
 
 
 class GuildStreamerList(_Out):
@@ -375,6 +379,20 @@ class PreferenceOut(_Out):
 
 class PreferenceList(_Out):
     items: list[PreferenceOut]
+
+
+class MemberGuildOut(_Out):
+    guild_id: str
+    name: str
+    icon: str | None
+    dm_subscribed: bool
+    streamers: list[PreferenceOut]
+
+
+class MemberOverview(_Out):
+    """Every guild of the user's list that uses the bot, its streamers and the user's choices."""
+
+    guilds: list[MemberGuildOut]
 
 
 class DeliveryOut(_Out):

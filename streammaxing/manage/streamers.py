@@ -29,6 +29,7 @@ from streammaxing.schema import guild_streamers as queries
 from streammaxing.schema.guild_streamers import GuildStreamerRow
 from streammaxing.schema.members import lock_user
 from streammaxing.schema.streamers import upsert_streamer
+from streammaxing.templating import validate_custom_content
 from streammaxing.twitch.errors import TwitchError
 
 log = structlog.get_logger(__name__)
@@ -222,3 +223,35 @@ async def live_streamers(services: ManageServices, actor: Actor, guild_id: str) 
         await rules.require_member(conn, actor, guild_id)
         live = await queries.live_streamer_ids(conn, guild_id)
     return frozenset(live)
+
+
+#: The longest per-streamer message: Discord's limit on a message's content.
+CUSTOM_CONTENT_MAX = 2000
+
+
+async def set_custom_content(
+    services: ManageServices, actor: Actor, guild_id: str, streamer: str, content: str | None
+) -> GuildStreamerOut:
+    """Set (or with None clear) the message that replaces the template's content for this
+    streamer's announcements in the guild; for the guild's managers.
+
+    The message is checked like a template's content (known variables, Discord's limit).
+    """
+    rules.check_manager(actor, guild_id)
+    if content is not None:
+        issues = [FieldIssue("custom_content", i.message) for i in validate_custom_content(content)]
+        if len(content) > CUSTOM_CONTENT_MAX:
+            issues.append(FieldIssue("custom_content", f"is longer than {CUSTOM_CONTENT_MAX}"))
+        if issues:
+            raise Invalid(issues)
+    async with transaction(services) as conn:
+        await rules.require_manager(conn, actor, guild_id)
+        link = await _require_link(conn, guild_id, streamer)
+        await queries.set_custom_content(conn, guild_id, link.streamer_id, content)
+        updated = await queries.guild_streamer(conn, guild_id, link.broadcaster_id)
+        detail = {"broadcaster_id": link.broadcaster_id, "set": content is not None}
+        await record(conn, actor, Action.STREAMER_MESSAGE, guild_id=guild_id, detail=detail)
+    if updated is None:
+        raise Conflict(f"guild {guild_id} stopped tracking {streamer!r} concurrently")
+    log.info("streamer_message_set", guild_id=guild_id, streamer_id=str(link.streamer_id))
+    return GuildStreamerOut.model_validate(updated)

@@ -20,11 +20,14 @@ class GuildTarget:
     channel_id: str
     message_template: dict[str, Any]
     mention_role_id: str | None
+    custom_content: str | None
 
 
-# The seed's "guilds tracking a streamer", as written, plus the role to ping.
+# The seed's "guilds tracking a streamer", as written, plus the role to ping and the guild's
+# own message for this streamer.
 _GUILDS_TRACKING = """
-SELECT g.guild_id, g.name, gc.channel_id, gc.message_template, gc.mention_role_id
+SELECT g.guild_id, g.name, gc.channel_id, gc.message_template, gc.mention_role_id,
+       gs.custom_content
 FROM guilds g
 JOIN guild_streamers gs ON g.guild_id = gs.guild_id
 JOIN guild_config gc ON g.guild_id = gc.guild_id

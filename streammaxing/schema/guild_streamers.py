@@ -25,12 +25,14 @@ class GuildStreamerRow:
     enabled: bool
     added_by: str | None
     added_at: datetime | None
+    custom_content: str | None = None
 
 
 _SELECT = """
 SELECT s.id AS streamer_id, s.twitch_broadcaster_id AS broadcaster_id, s.twitch_login AS login,
        s.twitch_display_name AS display_name, s.twitch_avatar_url AS avatar_url,
-       COALESCE(gs.enabled, true) AS enabled, gs.added_by, gs.added_at
+       COALESCE(gs.enabled, true) AS enabled, gs.added_by, gs.added_at,
+       gs.custom_content
 FROM guild_streamers gs
 JOIN streamers s ON s.id = gs.streamer_id
 """
@@ -152,3 +154,13 @@ async def live_streamer_ids(conn: AsyncConnection[Any], guild_id: str) -> set[UU
     async with conn.cursor() as cur:
         await cur.execute(_LIVE, (guild_id,))
         return {row[0] for row in await cur.fetchall()}
+
+
+async def set_custom_content(
+    conn: AsyncConnection[Any], guild_id: str, streamer_id: UUID, content: str | None
+) -> bool:
+    cur = await conn.execute(
+        "UPDATE guild_streamers SET custom_content = %s WHERE guild_id = %s AND streamer_id = %s",
+        (content, guild_id, streamer_id),
+    )
+    return cur.rowcount == 1

@@ -263,12 +263,14 @@ class EditTarget:
     message_template: dict[str, Any]
     mention_role_id: str | None
     offline_template: dict[str, Any] | None
+    custom_content: str | None
 
 
 _EDIT_TARGETS = """
 SELECT n.id, n.guild_id, n.channel_id, n.message_id, n.status, n.payload,
-       gc.message_template, gc.mention_role_id, gc.offline_template
+       gc.message_template, gc.mention_role_id, gc.offline_template, gs.custom_content
 FROM notification_log n JOIN guild_config gc ON gc.guild_id = n.guild_id
+LEFT JOIN guild_streamers gs ON gs.guild_id = n.guild_id AND gs.streamer_id = n.streamer_id
 WHERE n.event_id = %s AND n.status = ANY(%s::text[])
 ORDER BY n.channel_id, n.id
 """
@@ -277,7 +279,8 @@ ORDER BY n.channel_id, n.id
 async def edit_targets(
     conn: AsyncConnection[Any], stream_id: str, statuses: Sequence[str]
 ) -> list[EditTarget]:
-    """This stream's announcements in the given states, with each guild's templates."""
+    """This stream's announcements in the given states, with each guild's templates and its
+    message for the streamer (None once untracked)."""
     async with conn.cursor(row_factory=class_row(EditTarget)) as cur:
         await cur.execute(_EDIT_TARGETS, (stream_id, list(statuses)))
         return await cur.fetchall()

@@ -210,3 +210,64 @@ async def clear_preference(
         (user_id, guild_id, streamer_id),
     )
     return cur.rowcount == 1
+
+
+# -- the dashboard's member view -------------------------------------------------------------
+
+
+async def record_login(conn: AsyncConnection[Any], user_id: str) -> None:
+    """``last_login = now()``: the seed's "updated on each login"."""
+    await conn.execute("UPDATE users SET last_login = now() WHERE user_id = %s", (user_id,))
+
+
+@dataclass(frozen=True)
+class MemberGuildRow:
+    guild_id: str
+    name: str
+    icon: str | None
+    dm_subscribed: bool
+
+
+async def member_guilds(
+    conn: AsyncConnection[Any], user_id: str, guild_ids: list[str]
+) -> list[MemberGuildRow]:
+    """The guilds among ``guild_ids`` that have the bot, with the user's DM opt-in."""
+    async with conn.cursor(row_factory=class_row(MemberGuildRow)) as cur:
+        await cur.execute(
+            """
+            SELECT g.guild_id, g.name, g.icon,
+                   EXISTS (SELECT 1 FROM dm_subscribers d
+                           WHERE d.guild_id = g.guild_id AND d.user_id = %(user_id)s)
+                       AS dm_subscribed
+            FROM guilds g WHERE g.guild_id = ANY(%(guild_ids)s)
+            ORDER BY lower(g.name), g.guild_id
+            """,
+            {"user_id": user_id, "guild_ids": guild_ids},
+        )
+        return await cur.fetchall()
+
+
+# The seed's "user's guilds with notification preferences" over the guilds of the user's
+# Discord guild list (not only those with a DM opt-in), so a member can mute ahead of opting in.
+_MEMBER_PREFERENCES = """
+SELECT g.guild_id, g.name AS guild_name, s.twitch_broadcaster_id AS broadcaster_id,
+       s.twitch_login AS streamer_login, s.twitch_display_name AS streamer_display_name,
+       COALESCE(up.notifications_enabled, true) AS enabled,
+       up.user_id IS NOT NULL AS explicit
+FROM guilds g
+JOIN guild_streamers gs ON g.guild_id = gs.guild_id
+JOIN streamers s ON gs.streamer_id = s.id
+LEFT JOIN user_preferences up ON up.guild_id = g.guild_id
+                              AND up.streamer_id = s.id
+                              AND up.user_id = %(user_id)s
+WHERE g.guild_id = ANY(%(guild_ids)s)
+ORDER BY g.name, s.twitch_display_name, g.guild_id, s.twitch_broadcaster_id
+"""
+
+
+async def member_preferences(
+    conn: AsyncConnection[Any], user_id: str, guild_ids: list[str]
+) -> list[PreferenceRow]:
+    async with conn.cursor(row_factory=class_row(PreferenceRow)) as cur:
+        await cur.execute(_MEMBER_PREFERENCES, {"user_id": user_id, "guild_ids": guild_ids})
+        return await cur.fetchall()

@@ -8,7 +8,7 @@ from streammaxing.templating.defaults import DEFAULT_TEMPLATE, SAMPLE_STREAM
 from streammaxing.templating.ended import format_duration, render_ended
 from streammaxing.templating.model import StreamInfo, TemplateIssue
 from streammaxing.templating.render import allowed_mentions, render_announcement
-from streammaxing.templating.validate import validate_template
+from streammaxing.templating.validate import validate_custom_content, validate_template
 from streammaxing.templating.variables import TEMPLATE_VARIABLES
 
 __all__ = [
@@ -21,5 +21,6 @@ __all__ = [
     "format_duration",
     "render_announcement",
     "render_ended",
+    "validate_custom_content",
     "validate_template",
 ]

@@ -52,9 +52,12 @@ def render_announcement(
     *,
     mention_role_id: str | None,
     cache_buster: str,
+    custom_content: str | None = None,
 ) -> dict[str, Any]:
     """The Discord create-message payload announcing ``stream`` with ``template``.
 
+    ``custom_content`` (a guild's message for one streamer), when set, replaces the template's
+    ``content`` with the same variables, mention rule and limits; the embed stays the template's.
     Returns ``{"content", "embeds", "allowed_mentions"}``: ``embeds`` holds one embed or none,
     and the payload is within every Discord limit whatever the stream's texts contain.
     ``cache_buster`` is appended to the thumbnail URL (``t=…``) so Discord fetches a fresh frame.
@@ -63,7 +66,8 @@ def render_announcement(
     mention = role_mention(mention_role_id)
     values = variable_values(stream, mention=mention, cache_buster=cache_buster)
     embed = render_embed(template.get("embed"), values)
-    content = render_content(template.get("content"), values, mention)
+    raw_content = template.get("content") if custom_content is None else custom_content
+    content = render_content(raw_content, values, mention)
     if embed is None and not content.replace(mention, "", 1).strip():
         content = _fallback_content(stream, mention)
     return {

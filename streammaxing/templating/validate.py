@@ -203,3 +203,15 @@ def validate_template(template: object) -> list[TemplateIssue]:
                 "images; add static text to content or the embed",
             )
     return checker.issues
+
+
+def validate_custom_content(text: str) -> list[TemplateIssue]:
+    """Every problem with a per-streamer message that replaces a template's ``content``.
+
+    The same checks as a template's ``content``: known ``{variables}`` only, and the text
+    without variables within Discord's 2000-character content limit. Issues have the path
+    ``content``. An empty message is allowed: the template's embed or the fallback text remains.
+    """
+    checker = _Checker()
+    checker.text({"content": text}, "content", "", limit=limits.CONTENT_MAX)
+    return checker.issues

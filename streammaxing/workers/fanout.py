@@ -146,6 +146,7 @@ async def fan_out(
                 info,
                 mention_role_id=target.mention_role_id,
                 cache_buster=event.stream_id,
+                custom_content=target.custom_content,
             )
         except ValueError as error:
             log.warning("render_failed", guild_id=target.guild_id, error=str(error))

@@ -146,6 +146,7 @@ def _payload(
         info,
         mention_role_id=target.mention_role_id,
         cache_buster=f"{stream.stream_id}-{edit.value}",
+        custom_content=target.custom_content,
     )
 
 

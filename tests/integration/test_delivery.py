@@ -191,6 +191,32 @@ class TestDirectMessages:
             assert cached[0][0] == dms[0].channel_id
 
 
+class TestCustomContent:
+    async def test_a_streamers_custom_message_replaces_the_template_content(
+        self, database_url: str, discord: FakeDiscordServer
+    ) -> None:
+        """A guild with a custom message for the streamer sends it; the other, its template."""
+        async with pipeline(database_url, discord=discord) as p:
+            streamer = await p.add_streamer("1337", "cool_user")
+            await p.add_guild("901", channel_id="801", streamer_id=streamer, role_id="701")
+            await p.add_guild("902", channel_id="802", streamer_id=streamer)
+            template = {"content": "template {streamer_login}", "embed": {"title": "{game_name}"}}
+            await p.execute("UPDATE guild_config SET message_template = %s::jsonb", _json(template))
+            await p.execute(
+                "UPDATE guild_streamers SET custom_content = %s WHERE guild_id = '901'",
+                "{streamer_login} is on, come say hi",
+            )
+            await p.defer_online(online_event("1337", "9001", title="Speedrun"))
+            await p.drain()
+
+            (custom,) = discord.state.messages_in("801")
+            (plain,) = discord.state.messages_in("802")
+            assert custom.content == "<@&701> login1337 is on, come say hi"
+            assert custom.pinged_role_ids == ("701",)
+            assert plain.content == "template login1337"
+            assert custom.embeds == plain.embeds
+
+
 class TestDryRun:
     async def test_dry_run_records_without_sending(self, database_url: str) -> None:
         """Without Discord, announcements are rendered, logged and recorded as dry_run."""

@@ -152,6 +152,14 @@ CASES = (
         "streamer.update",
     ),
     Case(
+        "streamer.message",
+        lambda s, a, me: streamers.set_custom_content(
+            s, a, G, "twitchdev", "{streamer_display_name} is live!"
+        ),
+        MANAGERS,
+        "streamer.message",
+    ),
+    Case(
         "streamer.untrack",
         lambda s, a, me: streamers.untrack_streamer(s, a, G, "twitchdev"),
         MANAGERS,
@@ -173,6 +181,14 @@ CASES = (
         on_guild=False,
     ),
     Case("user.get", lambda s, a, me: members.get_user(s, a, me), EVERYONE),
+    Case(
+        "user.sign_in",
+        lambda s, a, me: members.record_sign_in(s, a, me, UserUpsert(username="signed-in")),
+        EVERYONE,
+        "user.sign_in",
+        on_guild=False,
+    ),
+    Case("member.overview", lambda s, a, me: members.member_overview(s, a, me), EVERYONE),
     Case(
         "user.erase",
         lambda s, a, me: members.erase_user(s, a, me),

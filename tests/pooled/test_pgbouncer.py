@@ -29,6 +29,7 @@ from streammaxing.twitch.client import HelixClient, build_helix_http_client
 from tests.e2e.stack import Stack, running_stack
 from tests.fakes.twitch_fake import TwitchFakeState
 from tests.integration.jobs_harness import (  # noqa: F401 - fixtures
+    SUBS,
     fake_fixture,
     make_settings,
     ours,
@@ -157,11 +158,16 @@ class TestReconcile:
         self, pooled_runtimes: list[Runtime], fake: TwitchFakeState
     ) -> None:
         """Two workers reconcile at the same time through the pooler, five rounds: each round
-        exactly one runs and the other finds the lock held; 60 subscriptions, none twice."""
+        exactly one runs and the other finds the lock held while it runs; 60 subscriptions,
+        none twice."""
         first, second = pooled_runtimes
         for n in range(20):
             await track(first, str(3000 + n))
         for round_ in range(5):
+            # The run holding the lock lists slowly, so the two runs surely overlap: a round
+            # after the subscriptions exist is otherwise fast enough to finish before the other
+            # run starts, and then both rightly run, one after the other.
+            fake.add_fault("GET", SUBS, delay_s=0.5)
             results = await asyncio.gather(
                 reconcile_subscriptions(first), reconcile_subscriptions(second)
             )

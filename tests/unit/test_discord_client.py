@@ -35,6 +35,7 @@ from streammaxing.discord.errors import (
     is_invalid_request,
 )
 from streammaxing.discord.http import env_proxy_for
+from streammaxing.discord.permissions import MemberContext, channel_permissions
 from streammaxing.discord.ratelimit_headers import RateLimitInfo, parse_rate_limit
 from tests.fakes.discord_fake import (
     BUCKET_MESSAGE_WRITE,
@@ -723,12 +724,65 @@ class TestGuildReads:
             2,
             True,
         )
-        assert [(o.id, o.allow, o.deny) for o in news.overwrites] == [(ROLE, 2048, 1024)]
+        # The seeded role overwrite comes back as sent (the fake adds the bot's own after it).
+        assert [(o.id, o.allow, o.deny) for o in news.overwrites if o.type == 0] == [
+            (ROLE, 2048, 1024)
+        ]
         assert roles[ROLE].mentionable
         assert not roles[ROLE].managed
         assert roles["701"].managed
         assert roles["701"].permissions == 8
         assert roles[GUILD].name == "@everyone"
+
+    async def test_the_bot_member_and_its_roles(
+        self, client: DiscordClient, state: DiscordFakeState
+    ) -> None:
+        """The bot's own user id, and its member read listing the role an install gave it."""
+        state.add_guild(GUILD)
+        state.add_role("701", guild_id=GUILD, permissions=2048, bot_id=BOT_ID)
+        state.add_user(USER, username="someone")
+        state.add_member(GUILD, USER)
+
+        me = await client.current_user()
+        bot = await client.guild_member(GUILD, me.id)
+        someone = await client.guild_member(GUILD, USER)
+
+        assert me.id == BOT_ID
+        assert (bot.user_id, bot.role_ids) == (BOT_ID, frozenset({"701"}))
+        assert (someone.user_id, someone.role_ids) == (USER, frozenset())
+
+    async def test_a_user_outside_the_guild_is_unknown_member(
+        self, client: DiscordClient, state: DiscordFakeState
+    ) -> None:
+        """Reading the member of a user not in the guild answers 404 Unknown Member (10007)."""
+        state.add_guild(GUILD)
+        with pytest.raises(PermanentError) as caught:
+            await client.guild_member(GUILD, USER)
+        assert (caught.value.status, caught.value.code) == (404, 10007)
+
+    async def test_channel_overwrites_agree_with_what_the_fake_enforces(
+        self, client: DiscordClient, state: DiscordFakeState
+    ) -> None:
+        """Computing the bot's permissions from the reads gives the bits the fake enforces."""
+        state.add_guild(GUILD)
+        state.add_role("701", guild_id=GUILD, permissions=0x4C00, bot_id=BOT_ID)
+        state.add_channel("710", guild_id=GUILD)
+        state.add_channel("711", guild_id=GUILD, permissions=0x400 | 0x4000)
+        state.add_channel(
+            "712",
+            guild_id=GUILD,
+            permissions=0x400 | 0x800,
+            permission_overwrites=({"id": GUILD, "type": 0, "allow": "0", "deny": "16384"},),
+        )
+        bot = await client.guild_member(GUILD, BOT_ID)
+        roles = {role.id: role.permissions for role in await client.guild_roles(GUILD)}
+        context = MemberContext(GUILD, BOT_ID, bot.role_ids, roles)
+        computed = {
+            channel.id: channel_permissions(context, channel.overwrites)
+            for channel in await client.guild_channels(GUILD)
+            if channel.id.startswith("71")
+        }
+        assert computed == {"710": 0x10000 | 0x4C00, "711": 0x4400, "712": 0xC00}
 
     async def test_a_guild_without_the_bot_is_a_permanent_error(
         self, client: DiscordClient, state: DiscordFakeState

@@ -9,7 +9,7 @@ import operator
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import pytest
@@ -24,6 +24,7 @@ from streammaxing.templating import (
     TemplateIssue,
     allowed_mentions,
     render_announcement,
+    validate_custom_content,
     validate_template,
 )
 from streammaxing.templating.limits import embed_text_length, fit_embed_total, truncate
@@ -1151,6 +1152,71 @@ roles = st.none() | st.from_regex(r"[1-9][0-9]{16,19}", fullmatch=True)
 known_templates = st.sampled_from(
     [DEFAULT_TEMPLATE, EVERY_PART_TEMPLATE, HEAVY_TEMPLATE, {}, {"content": "{stream_title}"}]
 )
+
+
+class TestRenderAnnouncementCustomContent:
+    TEMPLATE: Final = {"content": "template says {stream_title}", "embed": {"title": "{game_name}"}}
+
+    def test_custom_content_replaces_the_template_content(self) -> None:
+        """A streamer's custom message is the content; the template's embed stays."""
+        payload = render_announcement(
+            self.TEMPLATE,
+            STREAM,
+            mention_role_id=None,
+            cache_buster="cb1",
+            custom_content="{streamer_display_name} plays {game_name}!",
+        )
+        assert payload["content"] == "Shroud plays VALORANT!"
+        assert payload["embeds"][0]["title"] == "VALORANT"
+
+    def test_none_keeps_the_template_content(self) -> None:
+        """Without a custom message the template's content renders as before."""
+        payload = render_announcement(
+            self.TEMPLATE, STREAM, mention_role_id=None, cache_buster="cb1", custom_content=None
+        )
+        assert payload["content"] == "template says Ranked grind"
+
+    def test_the_role_is_still_pinged_and_limits_hold(self) -> None:
+        """The configured role goes in front and the content stays within 2000 code points."""
+        payload = render_announcement(
+            self.TEMPLATE,
+            STREAM,
+            mention_role_id=ROLE,
+            cache_buster="cb1",
+            custom_content="x" * 1990 + "{stream_title}",
+        )
+        assert_valid_discord_message(payload, ROLE)
+        assert payload["content"].startswith(MENTION)
+        assert len(payload["content"]) <= 2000
+
+    def test_an_empty_custom_message_without_embed_falls_back(self) -> None:
+        """A custom message that renders to nothing, with no embed, still says who is live."""
+        payload = render_announcement(
+            {"content": "x"}, STREAM, mention_role_id=None, cache_buster="cb1", custom_content=""
+        )
+        assert payload["content"] == "Shroud is now live!"
+
+
+class TestValidateCustomContent:
+    def test_known_variables_are_valid(self) -> None:
+        """A message using only known variables has no issues."""
+        assert validate_custom_content("{streamer_display_name} is live: {stream_title}") == []
+
+    def test_an_unknown_variable_is_reported(self) -> None:
+        """An unknown variable is reported at `content`, naming the known ones."""
+        issues = validate_custom_content("{streamer} is live")
+        assert [i.path for i in issues] == ["content"]
+        assert "unknown variable {streamer}" in issues[0].message
+
+    def test_static_text_over_the_content_limit_is_reported(self) -> None:
+        """More than 2000 characters without variables cannot be sent."""
+        issues = validate_custom_content("x" * 2001)
+        assert [i.path for i in issues] == ["content"]
+        assert "Discord allows 2000" in issues[0].message
+
+    def test_an_empty_message_is_allowed(self) -> None:
+        """Empty text is valid: the embed or the fallback line still announces the stream."""
+        assert validate_custom_content("") == []
 
 
 class TestRenderAnnouncementProperties:

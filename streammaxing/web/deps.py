@@ -1,0 +1,40 @@
+"""The dashboard's dependencies, built once by the composition root and shared by its routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.templating import Jinja2Templates
+
+from streammaxing.crypto import TokenBox
+from streammaxing.discord.client import DiscordClient
+from streammaxing.manage.services import ManageServices
+from streammaxing.web.bot_user import BotUser
+from streammaxing.web.config import WebConfig
+
+HERE = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class WebDeps:
+    """``bot`` reads guilds, channels and roles with the bot token (None without one);
+    ``box`` seals users' OAuth tokens (None without TOKEN_ENCRYPTION_KEYS: tokens are then
+    not kept, and a stale guild list asks the user to sign in again)."""
+
+    services: ManageServices
+    config: WebConfig
+    templates: Jinja2Templates
+    bot: DiscordClient | None = None
+    box: TokenBox | None = None
+    bot_user: BotUser = field(default_factory=BotUser)
+
+
+def build_templates() -> Jinja2Templates:
+    return Jinja2Templates(directory=HERE / "templates")
+
+
+def deps_of(request: Request) -> WebDeps:
+    deps: WebDeps = request.app.state.web
+    return deps
