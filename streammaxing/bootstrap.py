@@ -27,11 +27,15 @@ if TYPE_CHECKING:
     from psycopg import AsyncConnection
     from psycopg_pool import AsyncConnectionPool
     from starlette.applications import Starlette
+    from starlette.routing import BaseRoute
 
+    from streammaxing.crypto import TokenBox
     from streammaxing.discord.client import DiscordClient
     from streammaxing.discord.port import DiscordPort
+    from streammaxing.linking.routes import Linking
     from streammaxing.manage.services import ManageServices
     from streammaxing.twitch.client import HelixClient
+    from streammaxing.twitch.user_oauth import TwitchUserOAuth
 
     Pool = AsyncConnectionPool[AsyncConnection[Any]]
 
@@ -179,6 +183,50 @@ async def close_runtime(runtime: Runtime) -> None:
     await runtime.pool.close()
 
 
+def user_oauth(settings: Settings) -> TwitchUserOAuth | None:
+    """The client for streamers' user tokens, or None without Twitch credentials."""
+    from streammaxing.twitch.user_oauth import TwitchUserOAuth, build_user_oauth_http_client
+
+    if not (settings.twitch_client_id and settings.twitch_client_secret):
+        return None
+    return TwitchUserOAuth(
+        build_user_oauth_http_client(),
+        auth_url=settings.twitch_auth_url,
+        api_url=settings.twitch_api_url,
+        client_id=settings.twitch_client_id,
+        client_secret=settings.twitch_client_secret,
+    )
+
+
+def token_box(settings: Settings) -> TokenBox:
+    """The keys streamers' tokens are sealed with; `ConfigError` when none is configured."""
+    from streammaxing.crypto import TokenBox
+    from streammaxing.settings import ConfigError
+
+    if not settings.token_encryption_keys:
+        raise ConfigError(
+            "TOKEN_ENCRYPTION_KEYS is required: streamers' Twitch tokens are stored encrypted "
+            "(generate a key with `python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())'`)"
+        )
+    return TokenBox(settings.token_encryption_keys)
+
+
+def linking_setup(settings: Settings, services: ManageServices) -> Linking | None:
+    """The Twitch link routes' dependencies when Twitch credentials and PUBLIC_URL are set
+    (then `TOKEN_ENCRYPTION_KEYS` is required); None otherwise."""
+    from streammaxing.linking.routes import Linking
+
+    if settings.public_url is None:
+        return None
+    oauth = user_oauth(settings)
+    if oauth is None:
+        return None
+    return Linking(
+        services=services, oauth=oauth, box=token_box(settings), public_url=settings.public_url
+    )
+
+
 def build_ingest(settings: Settings, url: str) -> Starlette:
     """The ingest app (webhook, probes, metrics, admin API); its lifespan opens the pool."""
     from streammaxing.admin.api import api_routes
@@ -207,7 +255,14 @@ def build_ingest(settings: Settings, url: str) -> Starlette:
     services = manage_services(settings, pool)
     if services.helix is not None:
         state.on_shutdown.append(services.helix.aclose)
-    routes = api_routes(services, settings.admin_api_token)
+    routes: list[BaseRoute] = []
+    linking = linking_setup(settings, services)
+    if linking is not None:
+        from streammaxing.linking.routes import linking_routes
+
+        state.on_shutdown.append(linking.oauth.aclose)
+        routes += linking_routes(linking)
+    routes += api_routes(services, settings.admin_api_token)
     if settings.discord_public_key is not None:
         from streammaxing.interactions.routes import discord_routes
 

@@ -40,7 +40,6 @@ class Action(StrEnum):
     PREFERENCE_CLEAR = "preference.clear"
     INVITE_CREATE = "invite.create"
     INVITE_REVOKE = "invite.revoke"
-    STREAMER_LINK = "streamer.link"
     STREAMER_UNLINK = "streamer.unlink"
 
 
