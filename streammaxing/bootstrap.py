@@ -160,6 +160,9 @@ async def build_runtime(settings: Settings, url: str, pool_size: int) -> Runtime
     )
     runtime.helix = helix(settings)
     runtime.discord = discord_client(settings)
+    runtime.user_oauth = user_oauth(settings)
+    if settings.token_encryption_keys:
+        runtime.tokens = token_box(settings)
     return runtime
 
 
@@ -178,6 +181,8 @@ async def close_runtime(runtime: Runtime) -> None:
         await runtime.helix.aclose()
     if runtime.discord is not None:
         await runtime.discord.aclose()
+    if runtime.user_oauth is not None:
+        await runtime.user_oauth.aclose()
     await runtime.port.aclose()
     await runtime.app.close_async()
     await runtime.pool.close()

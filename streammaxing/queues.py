@@ -56,6 +56,7 @@ class Task(StrEnum):
     RECONCILE_SUBSCRIPTIONS = "reconcile_subscriptions"
     CLEANUP_ORPHANS = "cleanup_orphans"
     PRUNE = "prune"
+    MAINTAIN_TWITCH_TOKENS = "maintain_twitch_tokens"
 
 
 #: EventSub subscription type → the task that handles its notifications.

@@ -16,6 +16,7 @@ from streammaxing.jobs.eventsub.revocation import subscription_revoked
 from streammaxing.jobs.eventsub.subscribe import subscribe_streamer
 from streammaxing.jobs.retention import prune
 from streammaxing.jobs.stalled import retry_stalled_jobs
+from streammaxing.jobs.user_tokens import maintain_twitch_tokens
 from streammaxing.queues import Queue, Task
 from streammaxing.runner import TaskBody, TaskSpec
 from streammaxing.runtime import Runtime
@@ -37,6 +38,7 @@ PERIODIC_JOBS: Final[dict[Task, tuple[str, TaskBody]]] = {
     Task.RECONCILE_SUBSCRIPTIONS: ("*/10 * * * *", reconcile_subscriptions),
     Task.CLEANUP_ORPHANS: ("41 * * * *", cleanup_orphans),
     Task.PRUNE: ("17 3 * * *", prune),
+    Task.MAINTAIN_TWITCH_TOKENS: ("*/10 * * * *", maintain_twitch_tokens),
 }
 
 
