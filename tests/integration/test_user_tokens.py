@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from streammaxing.crypto import TokenBox
 from streammaxing.discord.dry_run_port import DryRunPort
+from streammaxing.jobs.authorization_revoked import authorization_revoked
 from streammaxing.jobs.user_tokens import maintain_twitch_tokens
 from streammaxing.metrics import Metrics
 from streammaxing.runtime import Runtime
@@ -159,3 +160,30 @@ class TestMaintainTwitchTokens:
         runtime.tokens = None
         result = await maintain_twitch_tokens(runtime)
         assert result.skipped is not None
+
+
+@pytest.mark.usefixtures("linked")
+class TestAuthorizationRevoked:
+    async def test_the_named_streamers_tokens_are_deleted(
+        self, pool: Pool, oauth: TwitchUserOAuth, box: TokenBox, twitch: TwitchFakeState
+    ) -> None:
+        """A `user.authorization.revoke` for our client id unlinks that streamer at once."""
+        runtime = runtime_with(pool, oauth, box)
+        runtime.settings = load_settings(twitch_client_id=twitch.client_id)
+        event = {"client_id": twitch.client_id, "user_id": STREAMER_ID, "user_login": "cool_user"}
+        result = await authorization_revoked(runtime, event)
+        assert result.unlinked
+        assert await sealed(pool) == (None, None)
+
+    async def test_another_client_ids_event_is_ignored(
+        self, pool: Pool, oauth: TwitchUserOAuth, box: TokenBox
+    ) -> None:
+        """An event naming another client id changes nothing."""
+        runtime = runtime_with(pool, oauth, box)
+        runtime.settings = load_settings(twitch_client_id="ours")
+        before = await sealed(pool)
+        result = await authorization_revoked(
+            runtime, {"client_id": "someone-else", "user_id": STREAMER_ID}
+        )
+        assert not result.unlinked
+        assert await sealed(pool) == before
