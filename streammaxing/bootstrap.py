@@ -100,6 +100,7 @@ def manage_services(settings: Settings, pool: Pool) -> ManageServices:
         # Jobs are deferred on the operation's own connection: this App is never opened.
         app=task_app(schedule=False),
         helix=helix(settings),
+        public_url=settings.public_url,
     )
 
 

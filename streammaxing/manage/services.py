@@ -24,12 +24,14 @@ class ManageServices:
 
     ``app`` is the procrastinate App jobs are deferred through (it need not be opened: jobs are
     deferred on the operation's own connection). ``helix`` resolves Twitch logins; without it
-    (dry-run) a streamer is added with an explicit broadcaster id.
+    (dry-run) a streamer is added with an explicit broadcaster id. ``public_url`` is where
+    browsers reach the service (invite links); None when ``PUBLIC_URL`` is unset.
     """
 
     pool: AsyncConnectionPool[AsyncConnection[Any]]
     app: procrastinate.App
     helix: HelixClient | None = None
+    public_url: str | None = None
 
 
 @asynccontextmanager
