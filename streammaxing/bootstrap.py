@@ -235,6 +235,8 @@ def linking_setup(settings: Settings, services: ManageServices) -> Linking | Non
 
 def build_ingest(settings: Settings, url: str) -> Starlette:
     """The ingest app (webhook, probes, metrics, admin API); its lifespan opens the pool."""
+    import dataclasses
+
     from streammaxing.admin.api import api_routes
     from streammaxing.db import create_pool
     from streammaxing.ingest.app import create_app
@@ -267,6 +269,8 @@ def build_ingest(settings: Settings, url: str) -> Starlette:
         from streammaxing.linking.routes import linking_routes
 
         state.on_shutdown.append(linking.oauth.aclose)
+        services = dataclasses.replace(services, user_oauth=linking.oauth, tokens=linking.box)
+        linking = dataclasses.replace(linking, services=services)
         routes += linking_routes(linking)
     routes += api_routes(services, settings.admin_api_token)
     if settings.discord_public_key is not None:

@@ -18,7 +18,9 @@ from uuid import UUID
 
 import structlog
 from psycopg import AsyncConnection
+from pydantic import SecretStr
 
+from streammaxing.crypto import TokenUnreadable
 from streammaxing.manage import rules
 from streammaxing.manage.actor import Actor, Operator, Surface
 from streammaxing.manage.audit import Action, record
@@ -29,6 +31,7 @@ from streammaxing.manage.streamers import defer_subscribe
 from streammaxing.schema import guild_streamers, invites, twitch_links
 from streammaxing.schema.guilds import get_guild
 from streammaxing.schema.members import lock_user
+from streammaxing.twitch.errors import TwitchError
 
 log = structlog.get_logger(__name__)
 
@@ -149,9 +152,18 @@ async def _use_invite(
     return LinkResult(LinkOutcome.TRACKED, guild.name)
 
 
-async def unlink_streamer(services: ManageServices, actor: Actor, broadcaster_id: str) -> str:
-    """Delete the streamer's tokens (the operator only); the sealed access token, for the
-    caller to revoke at Twitch once this has committed."""
+@dataclass(frozen=True)
+class UnlinkResult:
+    broadcaster_id: str
+    revoked_at_twitch: bool
+
+
+async def unlink_streamer(
+    services: ManageServices, actor: Actor, broadcaster_id: str
+) -> UnlinkResult:
+    """Delete the streamer's tokens (the operator only), then revoke the access token at
+    Twitch. The deletion stands even when Twitch cannot be reached: the service no longer
+    holds the token either way, and Twitch expires it within hours."""
     rules.require_operator(actor)
     async with transaction(services) as conn:
         row = await twitch_links.linked_streamer(conn, broadcaster_id)
@@ -160,5 +172,17 @@ async def unlink_streamer(services: ManageServices, actor: Actor, broadcaster_id
         await twitch_links.delete_tokens(conn, broadcaster_id)
         detail = {"broadcaster_id": broadcaster_id}
         await record(conn, actor, Action.STREAMER_UNLINK, guild_id=None, detail=detail)
-    log.info("twitch_unlinked", broadcaster_id=broadcaster_id, reason="operation")
-    return row.sealed_access
+    revoked = await _revoke(services, row.sealed_access, broadcaster_id)
+    log.info("twitch_unlinked", broadcaster_id=broadcaster_id, reason="operation", revoked=revoked)
+    return UnlinkResult(broadcaster_id, revoked)
+
+
+async def _revoke(services: ManageServices, sealed_access: str, broadcaster_id: str) -> bool:
+    if services.user_oauth is None or services.tokens is None:
+        return False
+    try:
+        access = SecretStr(services.tokens.open(sealed_access))
+        return await services.user_oauth.revoke(access)
+    except (TokenUnreadable, TwitchError) as error:
+        log.warning("twitch_revoke_failed", broadcaster_id=broadcaster_id, error=str(error))
+        return False

@@ -3,16 +3,20 @@ database: the invite page, the happy path, and every way it can fail."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
 from structlog.testing import capture_logs
 
 from streammaxing.crypto import TokenBox
-from streammaxing.manage import invites, streamers
+from streammaxing.manage import invites, links, streamers
+from streammaxing.manage.actor import Operator, Surface
+from streammaxing.manage.errors import Forbidden, NotFound
 from streammaxing.manage.invites import InviteCreate
 from streammaxing.manage.models import StreamerAdd
 from streammaxing.manage.services import ManageServices
+from streammaxing.twitch.user_oauth import TwitchUserOAuth
 from tests.fakes.twitch_fake import TwitchFakeState
 from tests.integration.linking_harness import (  # noqa: F401 - fixtures
     CALLBACK,
@@ -36,6 +40,7 @@ from tests.integration.linking_harness import (  # noqa: F401 - fixtures
 )
 
 STREAMER_ID, STREAMER_LOGIN, STREAMER_NAME = STREAMER
+OPERATOR = Operator(surface=Surface.CLI)
 
 
 async def make_invite(services: ManageServices, **limits: int) -> str:
@@ -273,3 +278,40 @@ class TestLinkFailures:
         assert (await link_row(pool) or ())[2] is not None
         assert await tracked(pool) == [(STREAMER_ID, None)]
         assert await uses(pool, token) == 0
+
+
+class TestUnlink:
+    async def test_the_operator_unlinks_and_the_token_is_revoked_at_twitch(
+        self,
+        services: ManageServices,
+        pool: Pool,
+        browser: Browser,
+        twitch: TwitchFakeState,
+        oauth: TwitchUserOAuth,
+        box: TokenBox,
+    ) -> None:
+        """Unlinking deletes the stored tokens, revokes the access token at Twitch (it no
+        longer validates) and records `streamer.unlink`."""
+        assert (await browser.link()).status_code == 200
+        access = box.open(str((await link_row(pool) or ())[2]))
+        with_twitch = dataclasses.replace(services, user_oauth=oauth, tokens=box)
+        result = await links.unlink_streamer(with_twitch, OPERATOR, STREAMER_ID)
+        assert result.revoked_at_twitch
+        assert (await link_row(pool) or ())[2:4] == (None, None)
+        assert twitch.oauth.access_token(access) is None
+        trail = await fetch(pool, "SELECT action FROM audit_log WHERE action = 'streamer.unlink'")
+        assert trail == [("streamer.unlink",)]
+
+    async def test_only_the_operator_may_unlink(
+        self, services: ManageServices, pool: Pool, browser: Browser
+    ) -> None:
+        """A Discord user, even a guild manager, is refused and the link stays."""
+        assert (await browser.link()).status_code == 200
+        with pytest.raises(Forbidden):
+            await links.unlink_streamer(services, MANAGER, STREAMER_ID)
+        assert (await link_row(pool) or ())[2] is not None
+
+    async def test_a_streamer_without_a_link_is_not_found(self, services: ManageServices) -> None:
+        """Unlinking someone who never linked is `NotFound`."""
+        with pytest.raises(NotFound):
+            await links.unlink_streamer(services, OPERATOR, STREAMER_ID)
