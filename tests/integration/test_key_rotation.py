@@ -119,16 +119,19 @@ class TestRotateTokens:
             assert plain(b, "access") not in out.decode() + err.decode()
         assert len(await opened_with_new_key_only(pool)) == 5
 
-    def test_the_command_refuses_without_a_key(self) -> None:
+    async def test_the_command_refuses_without_a_key(self) -> None:
         """Without TOKEN_ENCRYPTION_KEYS the command exits 2 naming the setting."""
-        from streammaxing.cli import main
-
         env = {k: v for k, v in os.environ.items() if k != "TOKEN_ENCRYPTION_KEYS"}
-        saved = os.environ.copy()
-        os.environ.clear()
-        os.environ.update(env | {"DATABASE_URL": "postgresql://127.0.0.1:1/none"})
-        try:
-            assert main(["rotate-keys"]) == 2
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+        env["DATABASE_URL"] = "postgresql://postgres@127.0.0.1:1/none"
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "streammaxing",
+            "rotate-keys",
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await asyncio.wait_for(process.communicate(), timeout=60)
+        assert process.returncode == 2
+        assert "TOKEN_ENCRYPTION_KEYS is required" in err.decode()

@@ -158,20 +158,28 @@ class TestLinkHappyPath:
         assert await tracked(pool) == []
 
     async def test_no_plaintext_token_in_logs_pages_or_database(
-        self, services: ManageServices, pool: Pool, browser: Browser, twitch: TwitchFakeState
+        self,
+        services: ManageServices,
+        pool: Pool,
+        browser: Browser,
+        twitch: TwitchFakeState,
+        capfd: pytest.CaptureFixture[str],
     ) -> None:
         """Over a whole linking run, no access or refresh token Twitch issued appears in any
-        log event, in the page, or in any column of the streamer's row."""
+        log event (captured as events, and as the lines written out when logging was already
+        configured), in the page, or in any column of the streamer's row."""
         token = await make_invite(services)
+        capfd.readouterr()
         with capture_logs() as logs:
             page = await browser.link(f"/auth/twitch/login?invite={token}")
+        written = capfd.readouterr()
         issued = twitch.oauth.secrets()
         assert len(issued) == 2
         rows = await fetch(pool, "SELECT s::text FROM streamers s")
-        haystacks = [repr(logs), page.text, *(str(r[0]) for r in rows)]
-        assert logs, "the run logged nothing: the scan would prove nothing"
+        log_text = repr(logs) + written.out + written.err
+        assert "twitch_linked" in log_text, "the run's logs were not captured: nothing to scan"
         for secret in issued:
-            for haystack in haystacks:
+            for haystack in (log_text, page.text, *(str(r[0]) for r in rows)):
                 assert secret not in haystack
 
 
