@@ -31,10 +31,13 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
     from starlette.routing import BaseRoute
 
+    from streammaxing.crypto import TokenBox
     from streammaxing.discord.client import DiscordClient
     from streammaxing.discord.port import DiscordPort
+    from streammaxing.linking.routes import Linking
     from streammaxing.manage.services import ManageServices
     from streammaxing.twitch.client import HelixClient
+    from streammaxing.twitch.user_oauth import TwitchUserOAuth
 
     Pool = AsyncConnectionPool[AsyncConnection[Any]]
 
@@ -99,6 +102,7 @@ def manage_services(settings: Settings, pool: Pool) -> ManageServices:
         # Jobs are deferred on the operation's own connection: this App is never opened.
         app=task_app(schedule=False),
         helix=helix(settings),
+        public_url=settings.public_url,
     )
 
 
@@ -159,6 +163,9 @@ async def build_runtime(settings: Settings, url: str, pool_size: int) -> Runtime
     )
     runtime.helix = helix(settings)
     runtime.discord = discord_client(settings)
+    runtime.user_oauth = user_oauth(settings)
+    if settings.token_encryption_keys:
+        runtime.tokens = token_box(settings)
     return runtime
 
 
@@ -177,6 +184,8 @@ async def close_runtime(runtime: Runtime) -> None:
         await runtime.helix.aclose()
     if runtime.discord is not None:
         await runtime.discord.aclose()
+    if runtime.user_oauth is not None:
+        await runtime.user_oauth.aclose()
     await runtime.port.aclose()
     await runtime.app.close_async()
     await runtime.pool.close()
@@ -219,11 +228,57 @@ def dashboard(
     return dashboard_routes(deps), ([bot.aclose] if bot is not None else [])
 
 
+def user_oauth(settings: Settings) -> TwitchUserOAuth | None:
+    """The client for streamers' user tokens, or None without Twitch credentials."""
+    from streammaxing.twitch.user_oauth import TwitchUserOAuth, build_user_oauth_http_client
+
+    if not (settings.twitch_client_id and settings.twitch_client_secret):
+        return None
+    return TwitchUserOAuth(
+        build_user_oauth_http_client(),
+        auth_url=settings.twitch_auth_url,
+        api_url=settings.twitch_api_url,
+        client_id=settings.twitch_client_id,
+        client_secret=settings.twitch_client_secret,
+    )
+
+
+def token_box(settings: Settings) -> TokenBox:
+    """The keys streamers' tokens are sealed with; `ConfigError` when none is configured."""
+    from streammaxing.crypto import TokenBox
+    from streammaxing.settings import ConfigError
+
+    if not settings.token_encryption_keys:
+        raise ConfigError(
+            "TOKEN_ENCRYPTION_KEYS is required: streamers' Twitch tokens are stored encrypted "
+            "(generate a key with `python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())'`)"
+        )
+    return TokenBox(settings.token_encryption_keys)
+
+
+def linking_setup(settings: Settings, services: ManageServices) -> Linking | None:
+    """The Twitch link routes' dependencies when Twitch credentials and PUBLIC_URL are set
+    (then `TOKEN_ENCRYPTION_KEYS` is required); None otherwise."""
+    from streammaxing.linking.routes import Linking
+
+    if settings.public_url is None:
+        return None
+    oauth = user_oauth(settings)
+    if oauth is None:
+        return None
+    return Linking(
+        services=services, oauth=oauth, box=token_box(settings), public_url=settings.public_url
+    )
+
+
 def build_ingest(
     settings: Settings, url: str, *, listen: str = "http://127.0.0.1:8080", web: bool = True
 ) -> Starlette:
     """The ingest app (webhook, probes, metrics, admin API and, with ``web``, the dashboard);
     its lifespan opens the pool."""
+    import dataclasses
+
     from streammaxing.admin.api import api_routes
     from streammaxing.db import create_pool
     from streammaxing.ingest.app import create_app
@@ -250,7 +305,16 @@ def build_ingest(
     services = manage_services(settings, pool)
     if services.helix is not None:
         state.on_shutdown.append(services.helix.aclose)
-    routes = api_routes(services, settings.admin_api_token)
+    routes: list[BaseRoute] = []
+    linking = linking_setup(settings, services)
+    if linking is not None:
+        from streammaxing.linking.routes import linking_routes
+
+        state.on_shutdown.append(linking.oauth.aclose)
+        services = dataclasses.replace(services, user_oauth=linking.oauth, tokens=linking.box)
+        linking = dataclasses.replace(linking, services=services)
+        routes += linking_routes(linking)
+    routes += api_routes(services, settings.admin_api_token)
     if settings.discord_public_key is not None:
         from streammaxing.interactions.routes import discord_routes
 

@@ -20,6 +20,7 @@ from streammaxing import __version__
 from streammaxing.commands import (
     demo,
     migrate,
+    rotate_keys,
     run_admin,
     run_job,
     run_worker,
@@ -94,6 +95,11 @@ def _parser() -> argparse.ArgumentParser:
 
     run_job = commands.add_parser("run-job", help="run one periodic job now, to completion")
     run_job.add_argument("name")
+
+    commands.add_parser(
+        "rotate-keys",
+        help="re-encrypt every stored Twitch token under the first TOKEN_ENCRYPTION_KEYS key",
+    )
 
     demo = commands.add_parser(
         "demo", help="seed a demo guild and send a signed stream.online to the local ingest"
@@ -170,6 +176,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return with_database(settings, lambda url: asyncio.run(run_job(settings, url, args.name)))
     if command == "commands":
         return asyncio.run(sync_commands(settings, args.guild))
+    if command == "rotate-keys":
+        return with_database(settings, lambda url: asyncio.run(rotate_keys(settings, url)))
     if command == "demo":
         return with_database(settings, lambda url: asyncio.run(demo(settings, url, args.url)))
     from streammaxing.admin.cli import ADMIN_COMMANDS

@@ -117,6 +117,38 @@ async def run_admin(settings: Settings, url: str, args: argparse.Namespace) -> i
         await pool.close()
 
 
+async def rotate_keys(settings: Settings, url: str) -> int:
+    """Re-encrypt every stored token under the first key; prints the counts (exit 1 when some
+    token no configured key opens)."""
+    from psycopg_pool import PoolTimeout
+
+    from streammaxing.bootstrap import token_box
+    from streammaxing.db import create_pool
+    from streammaxing.key_rotation import RotationResult, rotate_tokens
+
+    box = token_box(settings)
+    pool = create_pool(url, min_size=1, max_size=1, name="rotate-keys", pooled=settings.is_pooled)
+    try:
+        await pool.open(wait=True, timeout=10)
+    except PoolTimeout:
+        print("streammaxing: the database does not answer", file=sys.stderr)
+        return 1
+
+    def progress(so_far: RotationResult) -> None:
+        print(f"rotate-keys: {so_far.rotated} re-encrypted so far", file=sys.stderr)
+
+    try:
+        result = await rotate_tokens(pool, box, on_batch=progress)
+    finally:
+        await pool.close()
+    print(
+        f"rotate-keys: {result.rotated} re-encrypted under the first key, "
+        f"{result.current} already current, {result.changed} changed meanwhile, "
+        f"{result.unreadable} unreadable"
+    )
+    return 1 if result.unreadable else 0
+
+
 async def run_worker(
     settings: Settings,
     url: str,

@@ -39,6 +39,7 @@ class Task(StrEnum):
     STREAM_OFFLINE = "stream_offline"
     CHANNEL_UPDATE = "channel_update"
     SUBSCRIPTION_REVOKED = "subscription_revoked"
+    AUTHORIZATION_REVOKED = "user_authorization_revoked"
     # Delivery, deferred by the fan-out and by themselves.
     ANNOUNCE = "announce"
     DM = "dm"
@@ -56,6 +57,7 @@ class Task(StrEnum):
     RECONCILE_SUBSCRIPTIONS = "reconcile_subscriptions"
     CLEANUP_ORPHANS = "cleanup_orphans"
     PRUNE = "prune"
+    MAINTAIN_TWITCH_TOKENS = "maintain_twitch_tokens"
 
 
 #: EventSub subscription type → the task that handles its notifications.
@@ -63,6 +65,7 @@ NOTIFICATION_TASKS: Final[dict[str, Task]] = {
     "stream.online": Task.STREAM_ONLINE,
     "stream.offline": Task.STREAM_OFFLINE,
     "channel.update": Task.CHANNEL_UPDATE,
+    "user.authorization.revoke": Task.AUTHORIZATION_REVOKED,
 }
 
 #: The one lock of the DM lane: DMs go out one job at a time.

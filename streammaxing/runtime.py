@@ -18,9 +18,11 @@ from streammaxing.metrics import Metrics
 from streammaxing.settings import Settings
 
 if TYPE_CHECKING:
+    from streammaxing.crypto import TokenBox
     from streammaxing.discord.client import DiscordClient
     from streammaxing.discord.port import DiscordPort
     from streammaxing.twitch.client import HelixClient
+    from streammaxing.twitch.user_oauth import TwitchUserOAuth
 
 RUNTIME_KEY = "runtime"
 
@@ -36,6 +38,10 @@ class Runtime:
     #: Bot-token REST calls outside delivery (interaction answers, guild reads); None without
     #: a bot token.
     discord: DiscordClient | None = None
+    #: Streamers' user tokens: the id.twitch.tv client and the keys they are sealed with; None
+    #: without Twitch credentials or without TOKEN_ENCRYPTION_KEYS.
+    user_oauth: TwitchUserOAuth | None = None
+    tokens: TokenBox | None = None
 
 
 def runtime_from(context: procrastinate.JobContext) -> Runtime:

@@ -13,7 +13,7 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import structlog
 from starlette.requests import ClientDisconnect, Request
@@ -31,6 +31,9 @@ from streammaxing.schema.webhooks import (
 from streammaxing.twitch.eventsub import VerificationError, verify_request
 
 log = structlog.get_logger(__name__)
+
+#: The event field naming whom a notification is about, where it is not the broadcaster.
+_SUBJECT_FIELDS: Final = {"user.authorization.revoke": "user_id"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +185,8 @@ async def _notification(
             _empty(204), "ignored_subscription_type", "notification", message_id, sub_type
         )
     event = payload.get("event")
-    if not isinstance(event, dict) or not isinstance(event.get("broadcaster_user_id"), str):
+    subject = _SUBJECT_FIELDS.get(sub_type or "", "broadcaster_user_id")
+    if not isinstance(event, dict) or not isinstance(event.get(subject), str):
         return _Outcome(_empty(400), "invalid_event", "notification", message_id, sub_type)
     job = JobRequest(
         message_id=message_id,

@@ -2,7 +2,8 @@
 
 Three top-level commands, each with subcommands:
 
-- ``/streamers add login`` · ``remove streamer`` · ``list`` — tracked Twitch streamers;
+- ``/streamers add login`` · ``remove streamer`` · ``list`` · ``invite`` — tracked Twitch
+  streamers, and an invite link for a streamer to link their Twitch account;
 - ``/announce channel channel`` · ``role role`` · ``role-clear`` · ``on`` · ``off`` · ``preview``
   · ``test [ping]`` — the guild's announcement config;
 - ``/alerts mute streamer`` · ``unmute streamer`` · ``dm on`` · ``dm off`` · ``status`` — a
@@ -10,9 +11,9 @@ Three top-level commands, each with subcommands:
 
 ``default_member_permissions`` is per top-level command: ``/announce`` (manage only) is hidden
 from members without Manage Server; ``/streamers`` stays visible because ``list`` is for anyone,
-and its ``add``/``remove`` are refused on the server. Discord lets server admins change who sees
-a command, so the server checks every manage command itself. Guild installs and guild channels
-only (``integration_types [0]``, ``contexts [0]``).
+and its ``add``/``remove``/``invite`` are refused on the server. Discord lets server admins
+change who sees a command, so the server checks every manage command itself. Guild installs
+and guild channels only (``integration_types [0]``, ``contexts [0]``).
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ STREAMERS: Final = _command(
     ),
     _sub("remove", "Stop announcing a streamer (Manage Server)", _streamer_option("Who to remove")),
     _sub("list", "The streamers this server announces, live ones first"),
+    _sub("invite", "A link a streamer opens to link Twitch and be announced here (Manage Server)"),
     manage=False,
 )
 

@@ -26,6 +26,7 @@ COMMANDS: Final[Mapping[tuple[str, ...], Handler]] = {
     ("streamers", "add"): streamers.add,
     ("streamers", "remove"): streamers.remove,
     ("streamers", "list"): streamers.listing,
+    ("streamers", "invite"): streamers.invite,
     ("announce", "channel"): announce.channel,
     ("announce", "role"): announce.role,
     ("announce", "role-clear"): announce.role_clear,

@@ -1,4 +1,4 @@
-"""``/streamers add | remove | list``, and streamer autocomplete."""
+"""``/streamers add | remove | list | invite``, and streamer autocomplete."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from streammaxing.interactions.context import CommandContext, ensure_user
 from streammaxing.interactions.replies import Reply, choices, message
 from streammaxing.interactions.wording import streamer_name
-from streammaxing.manage import rules
+from streammaxing.manage import invites, rules
 from streammaxing.manage import streamers as operations
 from streammaxing.manage.actor import DiscordUser
 from streammaxing.manage.errors import FieldIssue, Invalid
@@ -83,6 +83,27 @@ async def listing(ctx: CommandContext) -> Reply:
         lines.append(f"… and {len(ordered) - LIST_LIMIT} more.")
     header = f"This server announces {len(ordered)} streamer{'s' if len(ordered) != 1 else ''}:"
     return message("\n".join([header, *lines]))
+
+
+async def invite(ctx: CommandContext) -> Reply:
+    """A new invite (one use, 7 days) through the same operation as the dashboard's form; the
+    link is shown only to the manager who asked."""
+    rules.check_manager(ctx.actor, ctx.guild_id)
+    public_url = ctx.services.public_url
+    if public_url is None:
+        return message("Invites need the service's public address (PUBLIC_URL), which is not "
+                       "configured; ask the service's operator.")  # fmt: skip
+    await ensure_user(ctx.services, ctx.actor, ctx.interaction.username, ctx.interaction.avatar)
+    made = await invites.create_invite(
+        ctx.services, ctx.actor, ctx.guild_id, invites.InviteCreate()
+    )
+    link = public_url.rstrip("/") + made.path
+    expires = int(made.expires_at.timestamp())
+    return message(
+        f"Send this link to the streamer: {link}\n"
+        f"It works once, until <t:{expires}:f>. When they open it and link their Twitch "
+        "account, this server announces them."
+    )
 
 
 async def suggest(ctx: CommandContext) -> Reply:

@@ -9,6 +9,7 @@ from uuid import UUID
 import procrastinate
 import structlog
 
+from streammaxing.jobs.authorization_revoked import authorization_revoked
 from streammaxing.jobs.catch_up import catch_up_live
 from streammaxing.jobs.cleanup import cleanup_orphans
 from streammaxing.jobs.eventsub.reconcile import reconcile_subscriptions
@@ -16,6 +17,7 @@ from streammaxing.jobs.eventsub.revocation import subscription_revoked
 from streammaxing.jobs.eventsub.subscribe import subscribe_streamer
 from streammaxing.jobs.retention import prune
 from streammaxing.jobs.stalled import retry_stalled_jobs
+from streammaxing.jobs.user_tokens import maintain_twitch_tokens
 from streammaxing.queues import Queue, Task
 from streammaxing.runner import TaskBody, TaskSpec
 from streammaxing.runtime import Runtime
@@ -37,6 +39,7 @@ PERIODIC_JOBS: Final[dict[Task, tuple[str, TaskBody]]] = {
     Task.RECONCILE_SUBSCRIPTIONS: ("*/10 * * * *", reconcile_subscriptions),
     Task.CLEANUP_ORPHANS: ("41 * * * *", cleanup_orphans),
     Task.PRUNE: ("17 3 * * *", prune),
+    Task.MAINTAIN_TWITCH_TOKENS: ("*/10 * * * *", maintain_twitch_tokens),
 }
 
 
@@ -61,8 +64,13 @@ async def _revoked(runtime: Runtime, subscription: dict[str, Any], **_: Any) -> 
     return await subscription_revoked(runtime, subscription)
 
 
+async def _authorization_revoked(runtime: Runtime, event: dict[str, Any], **_: Any) -> object:
+    return await authorization_revoked(runtime, event)
+
+
 JOB_TASKS: Final = (
     *(_periodic(name, cron, function) for name, (cron, function) in PERIODIC_JOBS.items()),
     TaskSpec(Task.SUBSCRIBE_STREAMER, Queue.MAINTENANCE, _subscribe, SUBSCRIBE_RETRY),
     TaskSpec(Task.SUBSCRIPTION_REVOKED, Queue.EVENTS, _revoked, REVOKED_RETRY),
+    TaskSpec(Task.AUTHORIZATION_REVOKED, Queue.EVENTS, _authorization_revoked, REVOKED_RETRY),
 )

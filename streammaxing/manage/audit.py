@@ -40,6 +40,9 @@ class Action(StrEnum):
     USER_ERASE = "user.erase"
     PREFERENCE_SET = "preference.set"
     PREFERENCE_CLEAR = "preference.clear"
+    INVITE_CREATE = "invite.create"
+    INVITE_REVOKE = "invite.revoke"
+    STREAMER_UNLINK = "streamer.unlink"
 
 
 async def record(

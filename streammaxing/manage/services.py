@@ -15,7 +15,9 @@ from psycopg_pool import AsyncConnectionPool
 from streammaxing.manage.errors import Conflict
 
 if TYPE_CHECKING:
+    from streammaxing.crypto import TokenBox
     from streammaxing.twitch.client import HelixClient
+    from streammaxing.twitch.user_oauth import TwitchUserOAuth
 
 
 @dataclass(frozen=True)
@@ -24,12 +26,18 @@ class ManageServices:
 
     ``app`` is the procrastinate App jobs are deferred through (it need not be opened: jobs are
     deferred on the operation's own connection). ``helix`` resolves Twitch logins; without it
-    (dry-run) a streamer is added with an explicit broadcaster id.
+    (dry-run) a streamer is added with an explicit broadcaster id. ``public_url`` is where
+    browsers reach the service (invite links); None when ``PUBLIC_URL`` is unset.
+    ``user_oauth`` and ``tokens`` revoke a streamer's stored token at Twitch on unlink; without
+    them (no Twitch credentials or keys) unlinking only deletes the tokens.
     """
 
     pool: AsyncConnectionPool[AsyncConnection[Any]]
     app: procrastinate.App
     helix: HelixClient | None = None
+    public_url: str | None = None
+    user_oauth: TwitchUserOAuth | None = None
+    tokens: TokenBox | None = None
 
 
 @asynccontextmanager

@@ -81,7 +81,7 @@ async def _require_link(
     return link
 
 
-async def _defer_subscribe(
+async def defer_subscribe(
     services: ManageServices, conn: AsyncConnection[Any], streamer_id: UUID
 ) -> int | None:
     """Queue the streamer's `subscribe_streamer` job in the caller's transaction, under the
@@ -135,7 +135,7 @@ async def track_streamer(
             raise Conflict(
                 f"guild {guild_id} already tracks {identity.login} ({identity.broadcaster_id})"
             )
-        job_id = await _defer_subscribe(services, conn, streamer.id)
+        job_id = await defer_subscribe(services, conn, streamer.id)
         link = await queries.guild_streamer(conn, guild_id, identity.broadcaster_id)
         detail = {"broadcaster_id": identity.broadcaster_id, "login": identity.login}
         await record(conn, actor, Action.STREAMER_TRACK, guild_id=guild_id, detail=detail)

@@ -158,9 +158,13 @@ class HelixClient:
         broadcaster_id: str,
         callback: str,
         secret: SecretStr | str,
+        *,
+        condition: Mapping[str, str] | None = None,
     ) -> EventSubSubscription:
         """Create a webhook subscription; usually `webhook_callback_verification_pending`.
 
+        The condition is ``{"broadcaster_user_id": broadcaster_id}`` unless ``condition`` is
+        given (``{"client_id": …}`` for the types about our app rather than a broadcaster).
         Raises `SubscriptionConflict` when it already exists and `SubscriptionLimitExceeded`
         when Twitch refuses more subscriptions for this type + condition or budget.
         """
@@ -171,7 +175,7 @@ class HelixClient:
             json={
                 "type": type,
                 "version": version,
-                "condition": {"broadcaster_user_id": broadcaster_id},
+                "condition": dict(condition or {"broadcaster_user_id": broadcaster_id}),
                 "transport": {"method": "webhook", "callback": callback, "secret": raw_secret},
             },
             creating=True,

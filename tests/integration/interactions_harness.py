@@ -116,6 +116,10 @@ class Stack:
             await track_streamer(self.services, OPERATOR, GUILD, body)
 
 
+#: Where browsers reach the service under test (invite links start with it).
+PUBLIC_URL = "https://sm.example"
+
+
 @asynccontextmanager
 async def running_stack(
     database_url: str, discord: FakeDiscordServer, twitch_url: str, twitch: TwitchFakeState
@@ -133,7 +137,9 @@ async def running_stack(
             pool=pool, metrics=Metrics(), committer=GroupCommitter(pool),
             eventsub_secrets=[b"unused-eventsub-secret"],
         )  # fmt: skip
-        ingest_services = ManageServices(pool=pool, app=runtime.app, helix=runtime.helix)
+        ingest_services = ManageServices(
+            pool=pool, app=runtime.app, helix=runtime.helix, public_url=PUBLIC_URL
+        )
         web = create_app(
             state, extra_routes=discord_routes(ingest_services, SigningKey().public_key_hex)
         )

@@ -200,6 +200,30 @@ class TestNotification:
         assert post(ingest, message.headers, message.body).status_code == 204
         assert [j["task_name"] for j in ingest.jobs()] == [task]
 
+    def test_authorization_revoke_becomes_its_job(self, ingest: Ingest) -> None:
+        """A `user.authorization.revoke` (the event names a user, not a broadcaster) becomes an
+        `user_authorization_revoked` job carrying the event."""
+        event = {"client_id": "cid", "user_id": "1337", "user_login": None, "user_name": None}
+        body = json.dumps(
+            {
+                "subscription": {
+                    "id": str(uuid.uuid4()),
+                    "type": "user.authorization.revoke",
+                    "version": "1",
+                    "status": "enabled",
+                    "cost": 0,
+                    "condition": {"client_id": "cid"},
+                    "transport": {"method": "webhook", "callback": "https://x.example/w"},
+                    "created_at": "2026-12-01T00:00:00Z",
+                },
+                "event": event,
+            }
+        ).encode()
+        assert post(ingest, signed(body), body).status_code == 204
+        (job,) = ingest.jobs()
+        assert job["task_name"] == "user_authorization_revoked"
+        assert job["args"]["event"] == event
+
     def test_redelivery_with_the_same_id_makes_no_second_job(self, ingest: Ingest) -> None:
         """Twitch resends with the same message id (fresh timestamp): 2xx, still one job."""
         headers, body = online(message_id="redelivered-1")

@@ -43,6 +43,7 @@ from tests.integration.interactions_harness import (
     MANAGED_ROLE,
     MANAGER,
     MEMBER,
+    PUBLIC_URL,
     ROLE,
     VOICE_CHANNEL,
     Stack,
@@ -236,6 +237,29 @@ class TestStreamers:
         assert "live" in lines[1]
         assert "twitch" in lines[2].lower()
         assert "offline" in lines[2]
+
+    async def test_a_manager_gets_an_invite_link(self, stack: Stack) -> None:
+        """`/streamers invite` answers the manager alone with a one-use invite link under the
+        public URL; the invite names them as its creator and the trail records it."""
+        await stack.install(streamer=False)
+        result = await command(stack, MANAGER, "streamers", subcommand("invite"))
+        text = ephemeral_text(result)
+        (token,) = await stack.rows("SELECT token FROM streamer_invites")
+        assert f"{PUBLIC_URL}/invite/{token[0]}" in text
+        assert "works once" in text
+        creators = await stack.rows("SELECT created_by, max_uses FROM streamer_invites")
+        assert creators == [(MANAGER, 1)]
+        trail = await stack.rows(
+            "SELECT actor_user_id FROM audit_log WHERE action = 'invite.create'"
+        )
+        assert trail == [(MANAGER,)]
+
+    async def test_a_member_may_not_invite(self, stack: Stack) -> None:
+        """A member without Manage Server is refused inline; no invite is made."""
+        await stack.install(streamer=False)
+        result = await command(stack, MEMBER, "streamers", subcommand("invite"))
+        assert "Manage Server" in ephemeral_text(result)
+        assert await stack.rows("SELECT token FROM streamer_invites") == []
 
     async def test_a_manager_removes_a_streamer(self, stack: Stack) -> None:
         """`/streamers remove` untracks inline."""

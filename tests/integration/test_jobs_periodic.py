@@ -364,6 +364,7 @@ class TestRegistration:
             "cleanup_orphans",
             "prune",
             "retry_stalled_jobs",
+            "maintain_twitch_tokens",
         }
         queues = {name: task.queue for name, task in app.tasks.items() if task.queue != "builtin"}
         assert {name: queues[name] for name in [*PERIODIC_JOBS, "subscribe_streamer"]} == {

@@ -19,7 +19,7 @@ import pytest
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
-from streammaxing.manage import audit, guilds, members, streamers
+from streammaxing.manage import audit, guilds, invites, members, streamers
 from streammaxing.manage.actor import Actor, DiscordUser, GuildEntry, Operator, Surface
 from streammaxing.manage.errors import Forbidden, Invalid, NotFound
 from streammaxing.manage.models import (
@@ -89,9 +89,16 @@ TABLES = (
     "user_preferences",
     "audit_log",
     "procrastinate_jobs",
+    "streamer_invites",
 )
 
 Run = Callable[[ManageServices, Actor, str], Awaitable[object]]
+
+
+async def revoke_seeded_invite(services: ManageServices, actor: Actor) -> None:
+    """Revoke the invite `seed` made for G."""
+    seeded = await invites.list_invites(services, SETUP, G)
+    await invites.revoke_invite(services, actor, G, seeded.items[0].token)
 
 
 @dataclass(frozen=True)
@@ -165,6 +172,19 @@ CASES = (
         MANAGERS,
         "streamer.untrack",
     ),
+    Case(
+        "invite.create",
+        lambda s, a, me: invites.create_invite(s, a, G, invites.InviteCreate(max_uses=3)),
+        MANAGERS,
+        "invite.create",
+    ),
+    Case("invite.list", lambda s, a, me: invites.list_invites(s, a, G), MANAGERS),
+    Case(
+        "invite.revoke",
+        lambda s, a, me: revoke_seeded_invite(s, a),
+        MANAGERS,
+        "invite.revoke",
+    ),
     Case("dm.list", lambda s, a, me: members.list_subscribers(s, a, G, PageQuery()), MANAGERS),
     Case("dm.subscribe", lambda s, a, me: members.subscribe(s, a, G, me), MEMBERS, "dm.subscribe"),
     Case(
@@ -223,14 +243,15 @@ def services(pool: Pool) -> ManageServices:
 
 
 async def seed(services: ManageServices) -> None:
-    """G and H with the bot installed, G configured and tracking `twitchdev`; every actor's
-    user row, each subscribed to G's personal alerts."""
+    """G and H with the bot installed, G configured and tracking `twitchdev` and with one
+    invite; every actor's user row, each subscribed to G's personal alerts."""
     for guild_id, name in ((G, "Speedrunners"), (H, "Elsewhere")):
         await guilds.upsert_guild(services, SETUP, guild_id, GuildUpsert(name=name))
     await guilds.set_config(services, SETUP, G, GuildConfigUpdate(channel_id=CHANNEL))
     await streamers.track_streamer(
         services, SETUP, G, StreamerAdd(login="twitchdev", broadcaster_id=BROADCASTER)
     )
+    await invites.create_invite(services, SETUP, G, invites.InviteCreate())
     for user_id in (OPERATOR_TARGET, MANAGER_ID, MEMBER_ID, STRANGER_ID):
         await members.upsert_user(services, SETUP, user_id, UserUpsert(username=f"u{user_id}"))
         await members.subscribe(services, SETUP, G, user_id)
@@ -478,6 +499,7 @@ class TestAuditTrail:
         assert actions == [
             "streamer.update",
             *["dm.subscribe"] * 4,
+            "invite.create",
             "streamer.track",
             "config.set",
             "guild.save",

@@ -11,9 +11,13 @@ import streammaxing
 PACKAGE = Path(streammaxing.__file__).parent
 
 #: The components: top-level subpackages that each serve one surface or one kind of work.
-COMPONENTS = frozenset({"ingest", "admin", "workers", "jobs", "manage", "interactions", "web"})
+COMPONENTS = frozenset(
+    {"ingest", "admin", "workers", "jobs", "manage", "interactions", "web", "linking"}
+)
 #: Which component may import which other one: the surfaces stand on the operations.
-ALLOWED = frozenset({("admin", "manage"), ("interactions", "manage"), ("web", "manage")})
+ALLOWED = frozenset(
+    {("admin", "manage"), ("interactions", "manage"), ("web", "manage"), ("linking", "manage")}
+)
 #: The modules that assemble and run processes: they may import everything.
 ROOTS = frozenset({"bootstrap", "cli", "commands", "__main__"})
 

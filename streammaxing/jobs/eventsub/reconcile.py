@@ -14,6 +14,9 @@ decides who is subscribed: linked streamers (cost 0) and then the most-tracked; 
 left out — their subscriptions deleted to free the points, counted in a metric, logged, and
 marked on the streamer so the guilds' pages can say so — and the catch-up poll announces them.
 
+While streamers can link (`TOKEN_ENCRYPTION_KEYS` set), it also keeps the one app-wide
+`user.authorization.revoke` subscription (`app_topics`), outside the per-streamer convergence.
+
 A failed listing (5xx, rate limit) changes nothing and raises; failed creations or deletions
 leave the run incomplete (`retry_later`) so the task is retried, and the next run repairs
 whatever is still missing — nothing is lost either way.
@@ -26,7 +29,17 @@ from typing import Final
 
 import structlog
 
-from streammaxing.jobs.access import Unavailable, note_budget, subscription_access
+from streammaxing.jobs.access import (
+    SubscriptionAccess,
+    Unavailable,
+    note_budget,
+    subscription_access,
+)
+from streammaxing.jobs.eventsub.app_topics import (
+    AppTopicsResult,
+    ensure_app_subscriptions,
+    is_app_subscription,
+)
 from streammaxing.jobs.eventsub.budget import (
     BudgetPlan,
     Candidate,
@@ -61,10 +74,12 @@ class ReconcileResult:
     left_out: int = 0
     """Tracked streamers the cost budget could not cover (announced by the catch-up poll)."""
     counts: SubscriptionCounts = field(default_factory=SubscriptionCounts)
+    app_topics: AppTopicsResult = field(default_factory=AppTopicsResult)
+    """The app-wide subscriptions (`user.authorization.revoke`)."""
 
     @property
     def retry_later(self) -> bool:
-        return self.counts.retry_later
+        return self.counts.retry_later or self.app_topics.failed > 0
 
 
 async def reconcile_subscriptions(runtime: Runtime) -> ReconcileResult:
@@ -82,6 +97,7 @@ async def reconcile_subscriptions(runtime: Runtime) -> ReconcileResult:
         listing = await patiently(access.helix.list_subscriptions)
         note_budget(runtime, listing.budget)
         ours = [sub for sub in listing.subscriptions if is_ours(sub, access.target.callback)]
+        per_streamer = [sub for sub in ours if not is_app_subscription(sub)]
         async with runtime.pool.connection() as conn:
             rows = await budget_candidates(conn)
         budget = plan_budget(
@@ -92,11 +108,12 @@ async def reconcile_subscriptions(runtime: Runtime) -> ReconcileResult:
         done = await converge(
             runtime,
             access,
-            subscriptions=ours,
+            subscriptions=per_streamer,
             tracked=budget.admitted,
             as_of=as_of,
             over_budget=over_budget,
         )
+        app_topics = await _app_topics(runtime, access, ours)
         note_budget(runtime, access.helix.budget)
         async with runtime.pool.connection() as conn:
             await mark_left_out(conn, over_budget)
@@ -107,6 +124,7 @@ async def reconcile_subscriptions(runtime: Runtime) -> ReconcileResult:
         tracked=len(rows),
         left_out=len(budget.left_out),
         counts=done,
+        app_topics=app_topics,
     )
     log.info(
         "reconcile_finished",
@@ -115,8 +133,20 @@ async def reconcile_subscriptions(runtime: Runtime) -> ReconcileResult:
         tracked=result.tracked,
         left_out=result.left_out,
         **asdict(done),
+        app_created=app_topics.created,
+        app_failed=app_topics.failed,
     )
     return result
+
+
+async def _app_topics(
+    runtime: Runtime, access: SubscriptionAccess, ours: list[EventSubSubscription]
+) -> AppTopicsResult:
+    """Keep the app-wide subscriptions, while streamers can link (tokens can be stored)."""
+    client_id = runtime.settings.twitch_client_id
+    if client_id is None or not runtime.settings.token_encryption_keys:
+        return AppTopicsResult()
+    return await ensure_app_subscriptions(access.helix, access.target, client_id, ours)
 
 
 def _points_available(listing: SubscriptionListing, ours: list[EventSubSubscription]) -> int | None:
