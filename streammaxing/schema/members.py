@@ -166,7 +166,7 @@ class PreferenceRow:
 # The seed's "user's guilds with notification preferences", with dm_subscribers as the real
 # user_guilds. Added: the streamer's broadcaster id and login (to name it in a follow-up call),
 # whether a preference row exists, and tie-breakers that make the order total.
-_USER_PREFERENCES = """
+_PREFERENCE_ROWS = """
 SELECT g.guild_id, g.name AS guild_name, s.twitch_broadcaster_id AS broadcaster_id,
        s.twitch_login AS streamer_login, s.twitch_display_name AS streamer_display_name,
        COALESCE(up.notifications_enabled, true) AS enabled,
@@ -177,9 +177,13 @@ JOIN streamers s ON gs.streamer_id = s.id
 LEFT JOIN user_preferences up ON up.guild_id = g.guild_id
                               AND up.streamer_id = s.id
                               AND up.user_id = %(user_id)s
-WHERE g.guild_id IN (SELECT guild_id FROM dm_subscribers WHERE user_id = %(user_id)s)
-ORDER BY g.name, s.twitch_display_name, g.guild_id, s.twitch_broadcaster_id
 """
+_PREFERENCE_ORDER = "ORDER BY g.name, s.twitch_display_name, g.guild_id, s.twitch_broadcaster_id"
+_USER_PREFERENCES = (
+    _PREFERENCE_ROWS
+    + "WHERE g.guild_id IN (SELECT guild_id FROM dm_subscribers WHERE user_id = %(user_id)s)\n"
+    + _PREFERENCE_ORDER
+)
 
 
 async def user_preferences(conn: AsyncConnection[Any], user_id: str) -> list[PreferenceRow]:
@@ -250,20 +254,9 @@ async def member_guilds(
 
 # The seed's "user's guilds with notification preferences" over the guilds of the user's
 # Discord guild list (not only those with a DM opt-in), so a member can mute ahead of opting in.
-_MEMBER_PREFERENCES = """
-SELECT g.guild_id, g.name AS guild_name, s.twitch_broadcaster_id AS broadcaster_id,
-       s.twitch_login AS streamer_login, s.twitch_display_name AS streamer_display_name,
-       COALESCE(up.notifications_enabled, true) AS enabled,
-       up.user_id IS NOT NULL AS explicit
-FROM guilds g
-JOIN guild_streamers gs ON g.guild_id = gs.guild_id
-JOIN streamers s ON gs.streamer_id = s.id
-LEFT JOIN user_preferences up ON up.guild_id = g.guild_id
-                              AND up.streamer_id = s.id
-                              AND up.user_id = %(user_id)s
-WHERE g.guild_id = ANY(%(guild_ids)s)
-ORDER BY g.name, s.twitch_display_name, g.guild_id, s.twitch_broadcaster_id
-"""
+_MEMBER_PREFERENCES = (
+    _PREFERENCE_ROWS + "WHERE g.guild_id = ANY(%(guild_ids)s)\n" + _PREFERENCE_ORDER
+)
 
 
 async def member_preferences(
