@@ -9,13 +9,13 @@ import sys
 
 import pytest
 from cryptography.fernet import Fernet
-from psycopg.conninfo import conninfo_to_dict
 from pydantic import SecretStr
 
 from streammaxing.crypto import TokenBox
 from streammaxing.key_rotation import RotationResult, rotate_tokens
 from streammaxing.schema.twitch_links import store_link
 from tests.integration.linking_harness import Pool, fetch
+from tests.support import conninfo_to_url
 
 OLD = SecretStr(Fernet.generate_key().decode())
 NEW = SecretStr(Fernet.generate_key().decode())
@@ -51,14 +51,6 @@ async def opened_with_new_key_only(pool: Pool) -> dict[str, tuple[str, str]]:
         "SELECT twitch_broadcaster_id, twitch_access_token, twitch_refresh_token FROM streamers",
     )
     return {row[0]: (box.open(row[1]), box.open(row[2])) for row in rows}
-
-
-def as_url(conninfo: str) -> str:
-    """The test database's conninfo as the postgresql:// URL the settings take."""
-    parts = conninfo_to_dict(conninfo)
-    user = parts.get("user", "postgres")
-    host, port = parts.get("host", "127.0.0.1"), parts.get("port", "5432")
-    return f"postgresql://{user}@{host}:{port}/{parts['dbname']}"
 
 
 class Interrupted(Exception):  # noqa: N818 - names the condition
@@ -99,7 +91,7 @@ class TestRotateTokens:
         and exits 0; no token appears in its output."""
         env = {
             **os.environ,
-            "DATABASE_URL": as_url(database_url),
+            "DATABASE_URL": conninfo_to_url(database_url),
             "TOKEN_ENCRYPTION_KEYS": f"{NEW.get_secret_value()},{OLD.get_secret_value()}",
             "LOG_FORMAT": "json",
         }
