@@ -39,6 +39,7 @@ from streammaxing.manage.errors import (
     issues_from_validation,
 )
 from streammaxing.manage.services import ManageServices
+from streammaxing.request_body import BodyTooLargeError, read_capped
 
 __all__ = ["API_ACTOR", "API_PREFIX", "OPENAPI_PATH", "api_routes", "error_response"]
 
@@ -60,10 +61,6 @@ _STATUS: Final[dict[type[ManageError], tuple[int, str]]] = {
 }
 
 Endpoint = Callable[[Request], Awaitable[Response]]
-
-
-class _BodyTooLargeError(Exception):
-    """The request body is over `MAX_BODY_BYTES`."""
 
 
 class BearerGuard:
@@ -116,18 +113,6 @@ def error_response(error: ManageError) -> Response:
     return _error(status, code, str(error))
 
 
-async def _read_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _BodyTooLargeError
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise _BodyTooLargeError
-    return bytes(body)
-
-
 async def _inputs(operation: AnyOperation, request: Request) -> tuple[PathArgs, Any, Any]:
     """The validated (path, query, body); `Invalid` with every problem found in any of them."""
     issues: list[FieldIssue] = []
@@ -145,7 +130,7 @@ async def _inputs(operation: AnyOperation, request: Request) -> tuple[PathArgs, 
         issues += issues_from_validation(error, "query")
     body: Any = NoBody()
     if operation.has_body:
-        raw = await _read_body(request)
+        raw = await read_capped(request, MAX_BODY_BYTES)
         if not raw.strip() and operation.body_required:
             issues.append(FieldIssue("body", "a JSON object is required"))
         else:
@@ -171,7 +156,7 @@ def _endpoint(services: ManageServices, guard: BearerGuard, operation: AnyOperat
             path, query, body = await _inputs(operation, request)
         except Invalid as error:
             return error_response(error)
-        except _BodyTooLargeError:
+        except BodyTooLargeError:
             return _error(413, "too_large", f"the body exceeds {MAX_BODY_BYTES} bytes")
         try:
             reply = await operation.handler(services, API_ACTOR, path, query, body)

@@ -15,15 +15,12 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 
 from streammaxing.discord.signature import DiscordVerifier, SignatureError
+from streammaxing.request_body import BodyTooLargeError, read_capped
 
 log = structlog.get_logger(__name__)
 
 #: Interactions and webhook events are a few KiB; anything near this is not Discord.
 MAX_BODY_BYTES: Final = 256 * 1024
-
-
-class _TooLargeError(Exception):
-    pass
 
 
 @dataclass(frozen=True)
@@ -34,23 +31,11 @@ class Refusal:
     reason: str
 
 
-async def _read_capped(request: Request) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _TooLargeError
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise _TooLargeError
-    return bytes(body)
-
-
 async def verified_body(request: Request, verifier: DiscordVerifier) -> bytes | Refusal:
     """The raw body Discord signed, or the refusal to answer with."""
     try:
-        body = await _read_capped(request)
-    except _TooLargeError:
+        body = await read_capped(request, MAX_BODY_BYTES)
+    except BodyTooLargeError:
         return Refusal(Response(status_code=413), "too_large")
     except ClientDisconnect:
         return Refusal(Response(status_code=400), "client_disconnected")

@@ -12,6 +12,8 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
+from streammaxing.request_body import BodyTooLargeError, read_capped
+
 #: The largest form accepted: a message template (a few KB) with room to spare.
 MAX_FORM_BYTES = 64 * 1024
 
@@ -23,11 +25,10 @@ async def read_form(request: Request) -> Form:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         return {}
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            return {}
+    try:
+        body = await read_capped(request, MAX_FORM_BYTES)
+    except BodyTooLargeError:
+        return {}
     fields: dict[str, str] = {}
     for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
         fields.setdefault(key, value)
