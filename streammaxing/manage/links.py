@@ -28,7 +28,8 @@ from streammaxing.manage.errors import NotFound
 from streammaxing.manage.invites import InviteStatus, invite_status, token_hint
 from streammaxing.manage.services import ManageServices, transaction
 from streammaxing.manage.streamers import defer_subscribe
-from streammaxing.schema import guild_streamers, invites, twitch_links
+from streammaxing.schema import eventsub_budget, guild_streamers, invites, twitch_links
+from streammaxing.schema.eventsub_budget import LeftOutRow
 from streammaxing.schema.guilds import get_guild
 from streammaxing.schema.members import lock_user
 from streammaxing.twitch.errors import TwitchError
@@ -150,6 +151,17 @@ async def _use_invite(
     }
     await record(conn, _SYSTEM, Action.STREAMER_TRACK, guild_id=row.guild_id, detail=detail)
     return LinkResult(LinkOutcome.TRACKED, guild.name)
+
+
+async def left_out_streamers(
+    services: ManageServices, actor: Actor, guild_id: str
+) -> list[LeftOutRow]:
+    """The guild's streamers that the EventSub budget left without subscriptions (a manager's
+    view: linking their Twitch account makes them cost 0 and lets reconcile subscribe them)."""
+    rules.check_manager(actor, guild_id)
+    async with transaction(services) as conn:
+        await rules.require_manager(conn, actor, guild_id)
+        return await eventsub_budget.guild_left_out(conn, guild_id)
 
 
 @dataclass(frozen=True)

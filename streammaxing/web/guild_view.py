@@ -23,6 +23,7 @@ from streammaxing.manage.models import (
 )
 from streammaxing.manage.rules import may_manage
 from streammaxing.web.deps import WebDeps
+from streammaxing.web.link_parts import guild_link_parts
 from streammaxing.web.paging import PAGE_SIZE, paginate
 from streammaxing.web.pickers import guild_pickers
 
@@ -73,6 +74,7 @@ async def guild_context(
         audit.audit_trail(deps.services, actor, guild_id, AuditQuery(limit=20)),
     )
     template = config.message_template if config else None
+    context |= await guild_link_parts(deps, actor, guild_id)
     return context | {
         "manage": True,
         "config": config,

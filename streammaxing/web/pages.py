@@ -41,6 +41,7 @@ from streammaxing.web.account import SignInAgain, actor_for, listed_guilds
 from streammaxing.web.deps import WebDeps, deps_of
 from streammaxing.web.forms import Form, read_form
 from streammaxing.web.guild_view import guild_context
+from streammaxing.web.link_parts import create_invite, revoke_invite
 from streammaxing.web.paging import page_number, paginate
 from streammaxing.web.render import Viewer, page, problem, viewer
 
@@ -212,6 +213,8 @@ GUILD_FORMS: dict[str, FormAction] = {
     "streamer-toggle": _toggle_streamer,
     "streamer-message": _custom_message,
     "streamer-remove": _remove_streamer,
+    "invite-create": create_invite,
+    "invite-revoke": revoke_invite,
 }
 
 
