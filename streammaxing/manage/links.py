@@ -24,7 +24,7 @@ from streammaxing.crypto import TokenUnreadable
 from streammaxing.manage import rules
 from streammaxing.manage.actor import Actor, Operator, Surface
 from streammaxing.manage.audit import Action, record
-from streammaxing.manage.errors import NotFound
+from streammaxing.manage.errors import Forbidden, NotFound
 from streammaxing.manage.invites import InviteStatus, invite_status, token_hint
 from streammaxing.manage.services import ManageServices, transaction
 from streammaxing.manage.streamers import defer_subscribe
@@ -95,8 +95,11 @@ async def complete_link(
     identity: TwitchIdentity,
     tokens: SealedTokens,
     invite_token: str | None,
+    linked_by: str | None = None,
 ) -> LinkResult:
-    """Store the link and, through a usable invite, track the streamer in its guild."""
+    """Store the link and, through a usable invite, track the streamer in its guild.
+    ``linked_by`` is the signed-in Discord user who linked from the dashboard (who may then
+    unlink it); a link without an invite tracks the streamer nowhere."""
     async with transaction(services) as conn:
         streamer_id = await twitch_links.store_link(
             conn,
@@ -107,6 +110,7 @@ async def complete_link(
             sealed_access=tokens.access,
             sealed_refresh=tokens.refresh,
             expires_in_s=tokens.expires_in,
+            linked_by=linked_by,
         )
         result = (
             LinkResult(LinkOutcome.LINKED)
@@ -117,6 +121,7 @@ async def complete_link(
         "twitch_linked",
         broadcaster_id=identity.broadcaster_id,
         outcome=result.outcome.value,
+        from_dashboard=linked_by is not None,
         invite=None if invite_token is None else token_hint(invite_token),
     )
     return result
@@ -164,6 +169,16 @@ async def left_out_streamers(
         return await eventsub_budget.guild_left_out(conn, guild_id)
 
 
+async def user_links(
+    services: ManageServices, actor: Actor, user_id: str
+) -> list[twitch_links.UserLinkRow]:
+    """The Twitch accounts ``user_id`` linked from the dashboard (that user or the operator)."""
+    if not isinstance(actor, Operator) and actor.user_id != user_id:
+        raise Forbidden("you may only see your own links")
+    async with transaction(services) as conn:
+        return await twitch_links.links_by_user(conn, user_id)
+
+
 @dataclass(frozen=True)
 class UnlinkResult:
     broadcaster_id: str
@@ -173,12 +188,15 @@ class UnlinkResult:
 async def unlink_streamer(
     services: ManageServices, actor: Actor, broadcaster_id: str
 ) -> UnlinkResult:
-    """Delete the streamer's tokens (the operator only), then revoke the access token at
-    Twitch. The deletion stands even when Twitch cannot be reached: the service no longer
-    holds the token either way, and Twitch expires it within hours."""
-    rules.require_operator(actor)
+    """Delete the streamer's tokens (the operator, or the Discord user who linked them from the
+    dashboard), then revoke the access token at Twitch. The deletion stands even when Twitch
+    cannot be reached: the service no longer holds the token either way, and Twitch expires it
+    within hours. Anyone else is refused whether or not the streamer is linked."""
     async with transaction(services) as conn:
         row = await twitch_links.linked_streamer(conn, broadcaster_id)
+        mine = row is not None and row.linked_by is not None and row.linked_by == actor.user_id
+        if not isinstance(actor, Operator) and not mine:
+            raise Forbidden(f"you did not link streamer {broadcaster_id}")
         if row is None:
             raise NotFound(f"streamer {broadcaster_id} has no Twitch link")
         await twitch_links.delete_tokens(conn, broadcaster_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
@@ -14,6 +15,9 @@ from streammaxing.manage.services import ManageServices
 from streammaxing.web.bot_user import BotUser
 from streammaxing.web.config import WebConfig
 
+if TYPE_CHECKING:
+    from streammaxing.linking.routes import Linking
+
 HERE = Path(__file__).parent
 
 
@@ -21,7 +25,8 @@ HERE = Path(__file__).parent
 class WebDeps:
     """``bot`` reads guilds, channels and roles with the bot token (None without one);
     ``box`` seals users' OAuth tokens (None without TOKEN_ENCRYPTION_KEYS: tokens are then
-    not kept, and a stale guild list asks the user to sign in again)."""
+    not kept, and a stale guild list asks the user to sign in again); ``linking`` lets a
+    signed-in user link their Twitch account from /me (None without Twitch credentials)."""
 
     services: ManageServices
     config: WebConfig
@@ -29,6 +34,7 @@ class WebDeps:
     bot: DiscordClient | None = None
     box: TokenBox | None = None
     bot_user: BotUser = field(default_factory=BotUser)
+    linking: Linking | None = None
 
 
 def build_templates() -> Jinja2Templates:

@@ -1,8 +1,9 @@
-"""The guild page's streamer-linking parts: its invites (create, list, revoke) and the notice
-naming the streamers the EventSub budget left out.
+"""The dashboard's streamer-linking parts. On the guild page: its invites (create, list,
+revoke) and the notice naming the streamers the EventSub budget left out, both a manager's
+view. On /me: the Twitch accounts the user linked, and whether linking is offered.
 
-Both are a manager's view; every read and write goes through `streammaxing.manage` with the
-session's actor, which refuses anyone else.
+Every read and write goes through `streammaxing.manage` with the session's actor, which
+refuses anyone else.
 """
 
 from __future__ import annotations
@@ -90,3 +91,11 @@ async def create_invite(deps: WebDeps, actor: Actor, guild_id: str, form: Form) 
 
 async def revoke_invite(deps: WebDeps, actor: Actor, guild_id: str, form: Form) -> None:
     await invites.revoke_invite(deps.services, actor, guild_id, str(form.get("invite") or ""))
+
+
+async def me_link_parts(deps: WebDeps, actor: Actor, user_id: str) -> dict[str, Any]:
+    """/me's Twitch part: the accounts the user linked and whether linking is configured."""
+    return {
+        "twitch_linking": deps.linking is not None,
+        "twitch_links": await links.user_links(deps.services, actor, user_id),
+    }
