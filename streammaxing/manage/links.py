@@ -5,7 +5,8 @@ streamer's display fields. With an invite that is still usable, the same transac
 streamer in the invite's guild with ``added_by`` = the invite's creator (when that user still
 exists), defers its subscription job, counts the use and records ``streamer.track`` from the
 system surface. The link is stored whatever happens to the invite: the streamer consented to it,
-and it makes their subscriptions cost 0 for every guild.
+and it makes their subscriptions cost 0 for every guild. A streamer some guild already tracks
+gets its subscription job too, which re-creates its cost-1 subscriptions at cost 0.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from streammaxing.schema import eventsub_budget, guild_streamers, invites, twitc
 from streammaxing.schema.eventsub_budget import LeftOutRow
 from streammaxing.schema.guilds import get_guild
 from streammaxing.schema.members import lock_user
+from streammaxing.schema.subscriptions import tracked_streamer
 from streammaxing.twitch.errors import TwitchError
 
 log = structlog.get_logger(__name__)
@@ -117,6 +119,9 @@ async def complete_link(
             if invite_token is None
             else await _use_invite(services, conn, identity, streamer_id, invite_token)
         )
+        if result.outcome is not LinkOutcome.TRACKED and await tracked_streamer(conn, streamer_id):
+            # Its subscriptions were made at cost 1; the job re-creates them at cost 0.
+            await defer_subscribe(services, conn, streamer_id)
     log.info(
         "twitch_linked",
         broadcaster_id=identity.broadcaster_id,

@@ -312,3 +312,12 @@ async def sweep_states(conn: AsyncConnection[Any], *, max_age_s: int) -> int:
         (max_age_s,),
     )
     return cur.rowcount
+
+
+async def is_linked(conn: AsyncConnection[Any], streamer_id: UUID) -> bool:
+    """Whether the streamer holds a Twitch link (its subscriptions can cost 0)."""
+    cur = await conn.execute(
+        "SELECT twitch_access_token IS NOT NULL FROM streamers WHERE id = %s", (streamer_id,)
+    )
+    row = await cur.fetchone()
+    return bool(row and row[0])

@@ -122,6 +122,7 @@ class TestLinkFromMe:
             assert access not in str(sealed_access)
             assert TokenBox([KEY]).open(str(sealed_refresh)) not in str(sealed_refresh)
             assert await site.sql("SELECT * FROM guild_streamers") == []
+            assert await site.sql("SELECT task_name FROM procrastinate_jobs") == []
             me = await b.get("/me")
             assert f"<strong>{STREAMER_NAME}</strong>" in me.text
             assert 'action="/me/twitch/unlink"' in me.text
@@ -209,3 +210,28 @@ class TestLinkFromMe:
             access, _refresh, linked_by, _name = await stored(site)
             assert linked_by is None
             assert access is not None
+
+
+class TestLinkOfATrackedStreamer:
+    async def test_linking_queues_the_subscription_job(
+        self,
+        database_url: str,
+        discord: FakeDiscordServer,
+        twitch: tuple[TwitchFakeState, TwitchUserOAuth],
+    ) -> None:
+        """A streamer a guild already tracks (subscribed at cost 1) links from /me: its
+        `subscribe_streamer` job is queued, which re-creates the subscriptions at cost 0; the
+        guild's tracking is unchanged."""
+        async with site_with_twitch(database_url, discord, twitch) as site, site.browser() as b:
+            await site.sql(
+                "WITH s AS (INSERT INTO streamers (twitch_broadcaster_id, twitch_login)"
+                " VALUES (%s, %s) RETURNING id)"
+                " INSERT INTO guild_streamers (guild_id, streamer_id) SELECT %s, id FROM s",
+                (STREAMER_ID, STREAMER_LOGIN, GUILD),
+            )
+            await sign_in(site, b, MANAGER)
+            assert (await link_from_me(b)).status_code == 200
+            jobs = await site.sql("SELECT task_name, queue_name FROM procrastinate_jobs")
+            assert jobs == [("subscribe_streamer", "maintenance")]
+            assert len(await site.sql("SELECT * FROM guild_streamers")) == 1
+            assert (await stored(site))[2] == MANAGER
