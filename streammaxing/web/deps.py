@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
@@ -13,6 +14,10 @@ from streammaxing.discord.client import DiscordClient
 from streammaxing.manage.services import ManageServices
 from streammaxing.web.bot_user import BotUser
 from streammaxing.web.config import WebConfig
+from streammaxing.web.picker_cache import PickerCache
+
+if TYPE_CHECKING:
+    from streammaxing.web.pickers import Pickers
 
 HERE = Path(__file__).parent
 
@@ -21,7 +26,8 @@ HERE = Path(__file__).parent
 class WebDeps:
     """``bot`` reads guilds, channels and roles with the bot token (None without one);
     ``box`` seals users' OAuth tokens (None without TOKEN_ENCRYPTION_KEYS: tokens are then
-    not kept, and a stale guild list asks the user to sign in again)."""
+    not kept, and a stale guild list asks the user to sign in again). ``pickers`` remembers
+    each guild's channel and role pickers for a few seconds (`streammaxing.web.picker_cache`)."""
 
     services: ManageServices
     config: WebConfig
@@ -29,6 +35,7 @@ class WebDeps:
     bot: DiscordClient | None = None
     box: TokenBox | None = None
     bot_user: BotUser = field(default_factory=BotUser)
+    pickers: PickerCache[Pickers] = field(default_factory=PickerCache)
 
 
 def build_templates() -> Jinja2Templates:
