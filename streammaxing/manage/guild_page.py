@@ -20,11 +20,13 @@ from streammaxing.manage.guilds import PREVIEW_CACHE_BUSTER
 from streammaxing.manage.services import ManageServices, transaction
 from streammaxing.schema.audit import AuditRow, guild_trail
 from streammaxing.schema.guild_streamers import (
+    GuildHeading,
     GuildStreamerRow,
+    guild_heading,
     guild_streamer_page,
     guild_streamer_position,
 )
-from streammaxing.schema.guilds import GuildConfigRow, GuildRow, get_config, get_guild
+from streammaxing.schema.guilds import GuildConfigRow, get_config
 from streammaxing.schema.history import DeliveryRow, guild_history
 from streammaxing.templating import SAMPLE_STREAM, render_announcement
 
@@ -37,7 +39,7 @@ class GuildPageData:
     """``streamers`` is page ``page`` (1-based, within 1..``pages``) of ``size`` rows; the
     manager's parts are None / empty for a member."""
 
-    guild: GuildRow
+    guild: GuildHeading
     streamers: list[GuildStreamerRow]
     page: int
     pages: int
@@ -67,7 +69,7 @@ async def guild_page(
     manage = rules.may_manage(actor, guild_id)
     async with transaction(services) as conn:
         await rules.require_member(conn, actor, guild_id)
-        guild = await get_guild(conn, guild_id)
+        guild = await guild_heading(conn, guild_id)
         if guild is None:
             raise NotFound(f"guild {guild_id} not found")
         pages = _pages(guild.streamer_count, size)

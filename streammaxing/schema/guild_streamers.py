@@ -72,6 +72,27 @@ async def guild_streamers(conn: AsyncConnection[Any], guild_id: str) -> list[Gui
         return await cur.fetchall()
 
 
+@dataclass(frozen=True)
+class GuildHeading:
+    """What a page about the guild's streamers needs of the guild itself."""
+
+    guild_id: str
+    name: str
+    icon: str | None
+    streamer_count: int
+
+
+async def guild_heading(conn: AsyncConnection[Any], guild_id: str) -> GuildHeading | None:
+    async with conn.cursor(row_factory=class_row(GuildHeading)) as cur:
+        await cur.execute(
+            "SELECT g.guild_id, g.name, g.icon,"
+            " (SELECT count(*) FROM guild_streamers gs WHERE gs.guild_id = g.guild_id)"
+            " AS streamer_count FROM guilds g WHERE g.guild_id = %s",
+            (guild_id,),
+        )
+        return await cur.fetchone()
+
+
 _PAGE = (
     _SELECT
     + """
