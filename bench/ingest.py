@@ -11,12 +11,13 @@ previous answer arrived. Every request is built and signed before the clock star
 parsing use raw asyncio protocols (uvloop), so the generator takes little of the shared CPUs.
 
 Each repetition runs the same load (fresh notifications, same shape) against the ingest and
-against the floor, in alternating order. After every webhook run the jobs table must hold exactly
-one job per unique message id, every request must have been answered 204, and the server must
-have logged one `webhook` event per request. The ingest answers only after the job committed,
-so every 204 is a durable job. Prints ONE JSON line: medians over the repetitions, every run's
-numbers (with the server's CPU time per request and how busy the machine was just before the
-run: other processes on this 2-core machine add noise), the ingest/floor ratio and the targets.
+against the floor, in alternating order. After every webhook run the jobs table must hold
+exactly one job per unique message id, every request must have been answered 204, and the
+server must have logged one record per request (in its `webhooks` events). The ingest answers
+only after the job committed, so every 204 is a durable job. Prints ONE JSON line: medians
+over the repetitions, every run's numbers (with the server's and the database backends' CPU
+time per request, requests per commit, and how busy the machine was just before the run:
+other processes on this 2-core machine add noise), the ingest/floor ratio and the targets.
 Before each run it waits (up to `--quiet-wait` seconds) for other load to drop below 25 %.
 
 Database: `BENCH_DATABASE_URL` (a database used as is: migrated, queue emptied between runs),
@@ -49,6 +50,7 @@ from _stack import (
     BenchError,
     Database,
     Process,
+    backend_cpu,
     bench_database,
     free_port,
     median,
@@ -103,10 +105,14 @@ class Server:
     process: Process
     port: int
 
-    def webhook_log_events(self) -> int:
-        """How many `webhook` events the server logged (one per webhook request is required)."""
+    def webhook_log_records(self) -> int:
+        """How many request records the server's `webhooks` events hold (one per request)."""
+        records = 0
         with self.process.log_path.open("rb") as log:
-            return sum(1 for line in log if b'"event": "webhook"' in line)
+            for line in log:
+                if b'"event": "webhooks"' in line:
+                    records += len(json.loads(line)["requests"])
+        return records
 
 
 @contextmanager
@@ -320,10 +326,13 @@ def wait_for_quiet(limit: float) -> float:
 
 
 def measured_run(
-    server: Server, load: Load, args: argparse.Namespace, run: Runner
+    server: Server, load: Load, args: argparse.Namespace, run: Runner, database: Database | None
 ) -> dict[str, Any]:
-    """Fire `load` once (after waiting for a quiet machine) and describe the run."""
+    """Fire `load` once (after waiting for a quiet machine) and describe the run. With
+    `database` (the ingest's), also the CPU its backends spent and the transactions committed."""
     busy = wait_for_quiet(args.quiet_wait)
+    backends = backend_cpu(database) if database is not None else {}
+    commits = _commits(database) if database is not None else 0
     server_cpu = server.process.cpu_seconds()
     own_cpu = time.process_time()
     result = run(fire(server.port, load.requests, args.concurrency))
@@ -331,7 +340,7 @@ def measured_run(
     server_cpu = server.process.cpu_seconds() - server_cpu
     if set(result.statuses) != {204}:
         raise BenchError(f"answers {result.statuses}:\n{server.process.log_tail()}")
-    return {
+    summary: dict[str, Any] = {
         "per_s": round(result.requests / result.seconds, 1),
         "p50_ms": round(percentile(result.latencies, 0.50) * 1000, 2),
         "p99_ms": round(percentile(result.latencies, 0.99) * 1000, 2),
@@ -341,6 +350,25 @@ def measured_run(
         "loadgen_cpu_us_per_request": round(own_cpu / result.requests * 1e6, 1),
         "machine_busy_before": round(busy, 2),
     }
+    if database is not None:
+        time.sleep(1.2)  # the backends' statistics reach pg_stat_database within a second idle
+        postgres_cpu = sum(
+            cpu - backends.get(pid, 0.0) for pid, cpu in backend_cpu(database).items()
+        )
+        summary["postgres_cpu_us_per_request"] = round(postgres_cpu / result.requests * 1e6, 1)
+        summary["requests_per_commit"] = round(
+            result.requests / max(1, _commits(database) - commits), 1
+        )
+    return summary
+
+
+def _commits(database: Database) -> int:
+    """Transactions committed in `database` so far (each backend reports within a second of
+    going idle)."""
+    ((count,),) = database.sql(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+    )
+    return int(count)
 
 
 def empty_queue(database: Database) -> None:
@@ -377,6 +405,11 @@ def _summarise(runs: list[dict[str, Any]], rate_key: str) -> dict[str, Any]:
         "p50_ms": median([r["p50_ms"] for r in runs]),
         "p99_ms": median([r["p99_ms"] for r in runs]),
         "server_cpu_us_per_request": median([r["server_cpu_us_per_request"] for r in runs]),
+        **{
+            key: median([r[key] for r in runs])
+            for key in ("postgres_cpu_us_per_request", "requests_per_commit")
+            if all(key in r for r in runs)
+        },
         "runs": runs,
     }
 
@@ -413,16 +446,18 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 if name == INGEST:
                     empty_queue(database)
                 load = build_load(server.port, WEBHOOK_PATH, args.unique, args.duplicates, rng)
-                summary = measured_run(server, load, args, run)
+                summary = measured_run(
+                    server, load, args, run, database if name == INGEST else None
+                )
                 if name == INGEST:
                     webhook_requests += len(load.requests)
                     summary |= check_jobs(database, load.unique_ids)
                 runs[name].append(summary)
                 progress(f"repetition {repetition + 1}, {name}: {json.dumps(summary)}")
 
-        logged = ingest_at.webhook_log_events()
+        logged = ingest_at.webhook_log_records()
         if logged != webhook_requests:
-            raise BenchError(f"{logged} `webhook` log events for {webhook_requests} requests")
+            raise BenchError(f"{logged} `webhooks` log records for {webhook_requests} requests")
 
     ingest = _summarise(runs[INGEST], "accepted_per_s")
     floor = _summarise(runs[FLOOR], "per_s")
@@ -442,7 +477,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "floor": floor,
         "floor_app": "bench/_bare_floor.py: bare Starlette, body + HMAC, 204; own process",
         "ratio_to_floor": ratio,
-        "checks": "every answer 204; one job per unique message id; one log event per request",
+        "checks": "every answer 204; one job per unique message id; one log record per request",
         "targets": TARGETS,
         "targets_met": ingest["accepted_per_s"] >= TARGETS["accepted_per_s"]
         and ingest["p99_ms"] < TARGETS["p99_ms"]

@@ -515,20 +515,50 @@ class TestObservability:
         assert 'reason="cloudflare_ban"' not in text
         assert "discord_invalid_requests 42.0" in text
 
-    def test_one_log_event_per_request_without_secrets(self, ingest: Ingest) -> None:
-        """Each request logs one `webhook` event with its id, type and outcome — no signature."""
+    def test_one_log_record_per_request_without_secrets(self, ingest: Ingest) -> None:
+        """Each request adds one record, with its id, type and outcome, to a `webhooks` event —
+        never the signature, the secret or the body."""
         headers, body = online()
         with capture_logs() as logs:
             post(ingest, headers, body)
-        events = [e for e in logs if e["event"] == "webhook"]
-        assert len(events) == 1
-        event = events[0]
-        assert event["message_id"] == headers["Twitch-Eventsub-Message-Id"]
-        assert (event["message_type"], event["outcome"]) == ("notification", "accepted")
+            # Written on the event loop's next turn after the answer went out.
+            assert wait_for(lambda: any(e["event"] == "webhooks" for e in logs), timeout=5)
+        records = [r for e in logs if e["event"] == "webhooks" for r in e["requests"]]
+        assert len(records) == 1
+        record = records[0]
+        assert record["message_id"] == headers["Twitch-Eventsub-Message-Id"]
+        assert (record["message_type"], record["outcome"], record["status"]) == (
+            "notification",
+            "accepted",
+            204,
+        )
         text = repr(logs)
         assert headers["Twitch-Eventsub-Message-Signature"] not in text
         assert SECRET not in text
         assert body.decode() not in text
+
+    def test_requests_answered_together_share_one_event(self, ingest: Ingest) -> None:
+        """Concurrent requests answered in one event-loop turn are written as one `webhooks`
+        event holding a record each, and no request is left out."""
+        messages = [online() for _ in range(20)]
+
+        async def send_all() -> None:
+            async with httpx.AsyncClient(timeout=10) as client:
+                await asyncio.gather(
+                    *(client.post(ingest.webhook, headers=h, content=b) for h, b in messages)
+                )
+
+        with capture_logs() as logs:
+            asyncio.run(send_all())
+
+            def logged() -> int:
+                return sum(e["count"] for e in logs if e["event"] == "webhooks")
+
+            assert wait_for(lambda: logged() == len(messages), timeout=5)
+        events = [e for e in logs if e["event"] == "webhooks"]
+        assert len(events) < len(messages)
+        ids = {r["message_id"] for e in events for r in e["requests"]}
+        assert ids == {h["Twitch-Eventsub-Message-Id"] for h, _ in messages}
 
 
 class TestProbes:
