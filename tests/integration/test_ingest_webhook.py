@@ -393,6 +393,62 @@ class TestRejections:
         assert ingest.jobs() == []
 
 
+class TestAnswers:
+    """The webhook is a plain ASGI app ahead of the app's middleware: its answers are whole
+    HTTP responses of their own."""
+
+    def test_accepted_notification_is_204_without_body(self, ingest: Ingest) -> None:
+        """A stored notification: 204, no body, no content type."""
+        headers, body = online()
+        response = post(ingest, headers, body)
+        assert response.status_code == 204
+        assert response.content == b""
+        assert "content-type" not in response.headers
+
+    def test_refusals_are_empty_with_content_length_zero(self, ingest: Ingest) -> None:
+        """Bad signature 403, stale timestamp 403, invalid JSON 400, oversized body 413: each
+        with `Content-Length: 0` and an empty body, and the connection stays usable."""
+        headers, body = online()
+        stale = signed(body, timestamp=now_timestamp(timedelta(minutes=-11)))
+        forged = signed(body, secret="someone-elses-secret")
+        big = b"{" + b" " * (1024 * 1024) + b"}"
+        with httpx.Client(timeout=10) as client:
+            for request_headers, request_body, status in (
+                (forged, body, 403),
+                (stale, body, 403),
+                (signed(b"{not json"), b"{not json", 400),
+                (signed(big), big, 413),
+                (headers, body, 204),
+            ):
+                response = client.post(
+                    ingest.webhook, headers=request_headers, content=request_body
+                )
+                assert response.status_code == status
+                assert response.content == b""
+                if status != 204:
+                    assert response.headers["content-length"] == "0"
+        assert len(ingest.jobs()) == 1
+
+    def test_wrong_method_is_405_naming_post(self, ingest: Ingest) -> None:
+        """GET, PUT, DELETE and PATCH: 405 with `Allow: POST`, as Starlette's router answers."""
+        for method in ("GET", "PUT", "DELETE", "PATCH"):
+            response = httpx.request(method, ingest.webhook, timeout=5)
+            assert response.status_code == 405
+            assert response.headers["allow"] == "POST"
+            assert response.text == "Method Not Allowed"
+
+    def test_other_paths_still_go_through_the_router(self, ingest: Ingest) -> None:
+        """Only the exact webhook path takes the short cut: a near miss is the router's 404."""
+        headers, body = online()
+        response = post_to(ingest, "/webhooks/twitch/extra", headers, body)
+        assert response.status_code == 404
+        assert ingest.jobs() == []
+
+
+def post_to(ingest: Ingest, path: str, headers: dict[str, str], body: bytes) -> httpx.Response:
+    return httpx.post(f"{ingest.url}{path}", headers=headers, content=body, timeout=10)
+
+
 class TestRevocation:
     def test_revocation_records_status_and_defers_the_job(self, ingest: Ingest) -> None:
         """A revocation is 2xx, its status is stored, and subscription_revoked is queued once."""
