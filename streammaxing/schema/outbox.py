@@ -25,18 +25,40 @@ class PendingAnnouncement:
     first_attempt_at: datetime | None
     due: bool
     abandoned: bool
+    # Round-robin turn between the shard's streams: the row's place among its stream's pending
+    # rows in the shard, raised to the turn of any earlier row of its channel (channel order).
+    turn: int
+    # Pending rows of the row's stream in the shard: a small fan-out's rows are few.
+    stream_rows: int
 
 
-# In acceptance order (the ingest's number; rows without one, from the catch-up poll, after),
-# then oldest stream first, so announcements reach each channel in go-live order.
+# Round-robin between streams: row k of every stream before row k+1 of any, so a small go-live
+# is not queued behind a big one's backlog. A channel's rows keep go-live order (acceptance
+# order, the ingest's number; rows without one, from the catch-up poll, after; then oldest stream
+# first): a row's turn is never before the turn of an earlier row of its channel, and ties go in
+# go-live order, so any prefix of this order holds every earlier row of each of its channels.
 _PENDING_ANNOUNCEMENTS = """
 SELECT id, guild_id, streamer_id, event_id, channel_id, payload, attempts, stream_started_at,
-       first_attempt_at,
-       (payload IS NOT NULL AND (next_attempt_at IS NULL OR next_attempt_at <= now())) AS due,
-       (payload IS NULL AND sent_at < now() - make_interval(secs => %s)) AS abandoned
-FROM notification_log
-WHERE status = 'pending' AND shard = %s
-ORDER BY accepted_seq, stream_started_at, id
+       first_attempt_at, due, abandoned, turn, stream_rows
+FROM (
+    SELECT *, max(stream_turn) OVER (
+               PARTITION BY channel_id ORDER BY accepted_seq, stream_started_at, id
+           ) AS turn
+    FROM (
+        SELECT id, guild_id, streamer_id, event_id, channel_id, payload, attempts,
+               stream_started_at, first_attempt_at, accepted_seq,
+               (payload IS NOT NULL AND (next_attempt_at IS NULL OR next_attempt_at <= now()))
+                   AS due,
+               (payload IS NULL AND sent_at < now() - make_interval(secs => %s)) AS abandoned,
+               (row_number() OVER (
+                    PARTITION BY event_id ORDER BY accepted_seq, stream_started_at, id
+               ))::int - 1 AS stream_turn,
+               (count(*) OVER (PARTITION BY event_id))::int AS stream_rows
+        FROM notification_log
+        WHERE status = 'pending' AND shard = %s
+    ) AS pending
+) AS ranked
+ORDER BY turn, accepted_seq, stream_started_at, id
 LIMIT %s
 """
 
