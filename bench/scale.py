@@ -123,8 +123,8 @@ SEED_STEPS: list[tuple[str, str]] = [
         "guild_config",
         """INSERT INTO guild_config (guild_id, channel_id, mention_role_id, message_template,
                                      enabled, dm_enabled)
-        SELECT 'g' || i, 'c' || i, CASE WHEN i %% 5 = 0 THEN (100000000000000000 + i)::text END, %(template)s,
-               i %% 50 <> 0, i %% 10 <> 0
+        SELECT 'g' || i, 'c' || i, CASE WHEN i %% 5 = 0 THEN (100000000000000000 + i)::text END,
+               %(template)s, i %% 50 <> 0, i %% 10 <> 0
         FROM generate_series(1, {guilds}) AS i""",
     ),
     (
@@ -258,11 +258,21 @@ class Timings:
     explain_ms: float
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def record(self, name: str, samples: list[float], rows: int | None) -> None:
+    def record(
+        self,
+        name: str,
+        samples: list[float],
+        rows: int | None,
+        cpu: list[tuple[float, float]] | None = None,
+    ) -> None:
+        """`cpu`: per sample, (this process's, the Postgres backend's) CPU ms."""
         samples.sort()
         entry: dict[str, Any] = {"median_ms": round(samples[len(samples) // 2], 2)}
         if len(samples) > 1:
             entry["max_ms"] = round(samples[-1], 2)
+        if cpu:
+            entry["client_cpu_ms"] = round(sorted(c for c, _ in cpu)[len(cpu) // 2], 1)
+            entry["server_cpu_ms"] = round(sorted(s for _, s in cpu)[len(cpu) // 2], 1)
         if rows is not None:
             entry["rows"] = rows
         self.results[name] = entry
@@ -280,6 +290,17 @@ class Timings:
                 )
                 plan = "\n".join(str(row[0]) for row in await cur.fetchall())
             print(f"--- EXPLAIN {name}\n{plan}", file=sys.stderr)
+
+
+_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+
+def backend_cpu_ms(pid: int) -> float:
+    """CPU ms (user + system) a Postgres backend on this machine has used: a steadier figure
+    than wall time on a busy machine (10 ms resolution)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / _TICKS_PER_S
 
 
 def _rows(result: object) -> int | None:
@@ -302,10 +323,14 @@ async def measure(
     """Time `call` `repeats` times (each in a rolled-back transaction if `rollback`); explain
     the last repeat's statements if the median is slow."""
     samples: list[float] = []
+    cpu: list[tuple[float, float]] = []
     result: Any = None
     last: list[tuple[Any, Any]] = []
+    backend = conn.info.backend_pid
     for _ in range(repeats):
         mark = len(RecordingCursor.log)
+        server_cpu = backend_cpu_ms(backend)
+        client_cpu = time.process_time()
         started = time.perf_counter()
         if rollback:
             async with conn.transaction(force_rollback=True):
@@ -313,9 +338,12 @@ async def measure(
         else:
             result = await call()
         samples.append((time.perf_counter() - started) * 1000)
+        cpu.append(
+            ((time.process_time() - client_cpu) * 1000, backend_cpu_ms(backend) - server_cpu)
+        )
         last = RecordingCursor.log[mark:]
         del RecordingCursor.log[mark:]
-    timings.record(name, samples, _rows(result))
+    timings.record(name, samples, _rows(result), cpu)
     if sorted(samples)[len(samples) // 2] > timings.explain_ms:
         await timings.explain(conn, name, last)
     return result
@@ -389,7 +417,7 @@ async def golive(
                 claims=claims,
             ),
         )
-        started = time.perf_counter()
+        started, client_cpu = time.perf_counter(), time.process_time()
         payloads = {
             t.guild_id: render_announcement(
                 t.message_template,
@@ -400,7 +428,12 @@ async def golive(
             )
             for t in targets
         }
-        timings.record(f"{label}.render_python", [(time.perf_counter() - started) * 1000], None)
+        timings.record(
+            f"{label}.render_python",
+            [(time.perf_counter() - started) * 1000],
+            None,
+            [((time.process_time() - client_cpu) * 1000, 0.0)],
+        )
         await measure(
             timings,
             conn,
@@ -431,8 +464,15 @@ async def golive(
         )
         if polling:
             await delivery_polling(timings, conn, label, "stale")
-            await conn.execute("ANALYZE notification_log")
-            await conn.execute("ANALYZE dm_log")
+            await measure(
+                timings,
+                conn,
+                f"{label}.analyze_notification_log",
+                lambda: conn.execute("ANALYZE notification_log"),
+            )
+            await measure(
+                timings, conn, f"{label}.analyze_dm_log", lambda: conn.execute("ANALYZE dm_log")
+            )
             await delivery_polling(timings, conn, label, "analyzed")
 
 

@@ -12,6 +12,11 @@ from psycopg import AsyncConnection
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+# The statements below run with `prepare=False`: never as a server-side prepared statement, so
+# always planned for their actual parameters. Their row counts range from 1 to 100,000 by
+# streamer, and the generic plan a reused prepared statement switches to was measured 4-10x
+# slower for the largest (bench/scale.py, `generic.*`); planning costs about a millisecond.
+
 
 @dataclass(frozen=True)
 class GuildTarget:
@@ -39,7 +44,7 @@ WHERE gs.streamer_id = %s
 
 async def guilds_tracking(conn: AsyncConnection[Any], streamer_id: UUID) -> list[GuildTarget]:
     async with conn.cursor(row_factory=class_row(GuildTarget)) as cur:
-        await cur.execute(_GUILDS_TRACKING, (streamer_id,))
+        await cur.execute(_GUILDS_TRACKING, (streamer_id,), prepare=False)
         return await cur.fetchall()
 
 
@@ -90,6 +95,7 @@ async def claim_announcements(
             "channel_ids": [c.channel_id for c in claims],
             "shards": [c.shard for c in claims],
         },
+        prepare=False,
     )
     return [int(row[0]) for row in await cur.fetchall()]
 
@@ -117,6 +123,7 @@ async def fill_announcement_payloads(
     cur = await conn.execute(
         _FILL_PAYLOADS,
         {"event_id": event_id, "payloads": Jsonb(payloads)},
+        prepare=False,
     )
     return [int(row[0]) for row in await cur.fetchall()]
 
@@ -154,7 +161,9 @@ async def dm_recipients(
 ) -> list[DmRecipient]:
     async with conn.cursor(row_factory=class_row(DmRecipient)) as cur:
         await cur.execute(
-            _DM_RECIPIENTS, {"guild_ids": list(guild_ids), "streamer_id": streamer_id}
+            _DM_RECIPIENTS,
+            {"guild_ids": list(guild_ids), "streamer_id": streamer_id},
+            prepare=False,
         )
         return await cur.fetchall()
 
@@ -188,5 +197,16 @@ async def claim_dms(
             "user_ids": [r.user_id for r in recipients],
             "guild_ids": [r.guild_id for r in recipients],
         },
+        prepare=False,
     )
     return cur.rowcount
+
+
+async def analyze_notification_log(conn: AsyncConnection[Any]) -> None:
+    """Refresh the planner's statistics of the announcements (after a large claim)."""
+    await conn.execute("ANALYZE notification_log")
+
+
+async def analyze_dm_log(conn: AsyncConnection[Any]) -> None:
+    """Refresh the planner's statistics of the DMs (after a large claim)."""
+    await conn.execute("ANALYZE dm_log")

@@ -19,6 +19,8 @@ import structlog
 from streammaxing.runtime import Runtime
 from streammaxing.schema.fanout import (
     AnnouncementClaim,
+    analyze_dm_log,
+    analyze_notification_log,
     claim_announcements,
     claim_dms,
     dm_recipients,
@@ -46,6 +48,12 @@ from streammaxing.workers.snapshot import EditKind, snapshot_of
 log = structlog.get_logger(__name__)
 
 SHARDS = 64
+#: A fan-out that claims at least this many rows analyzes the table right after committing them.
+#: Until statistics count the new pending rows, the planner believes the pending-rows index is
+#: as empty as at the last ANALYZE and the delivery lanes' statements read every pending row
+#: (marking 8 rows sent: 0.4 ms → 570 ms measured with 98,000 pending). Autovacuum would catch
+#: up only within its naptime (migration 015 sets the same row threshold for it).
+ANALYZE_AFTER_ROWS = 5000
 
 
 def shard_of(channel_id: str) -> int:
@@ -130,6 +138,9 @@ async def fan_out(
             if accepted_seq is not None:
                 await forget_acceptance(conn, accepted_seq)
 
+    if len(claimed) >= ANALYZE_AFTER_ROWS:
+        async with runtime.pool.connection() as conn:
+            await analyze_notification_log(conn)
     # Phase 2: enrich, render each guild's payload, fill the claimed rows, queue the delivery.
     enriched = await enrich(
         runtime.helix,
@@ -184,6 +195,9 @@ async def fan_out(
         if dms:
             await defer_dm_delivery(runtime.app, conn)
 
+    if dms >= ANALYZE_AFTER_ROWS:
+        async with runtime.pool.connection() as conn:
+            await analyze_dm_log(conn)
     runtime.metrics.fanout_size.observe(len(targets))
     log.info(
         "fan_out",
