@@ -60,6 +60,7 @@ from streammaxing.schema import (
 from streammaxing.schema.migrate import migrate
 from streammaxing.templating import DEFAULT_TEMPLATE, StreamInfo, render_announcement
 from streammaxing.workers.fanout import shard_of
+from streammaxing.workers.fanout_render import render_for_targets
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/scale_bench"
 RETENTION_DAYS = 30
@@ -418,16 +419,7 @@ async def golive(
             ),
         )
         started, client_cpu = time.perf_counter(), time.process_time()
-        payloads = {
-            t.guild_id: render_announcement(
-                t.message_template,
-                SAMPLE_INFO,
-                mention_role_id=t.mention_role_id,
-                cache_buster=event_id,
-                custom_content=t.custom_content,
-            )
-            for t in targets
-        }
+        rendered = render_for_targets(targets, SAMPLE_INFO, cache_buster=event_id)
         timings.record(
             f"{label}.render_python",
             [(time.perf_counter() - started) * 1000],
@@ -438,7 +430,9 @@ async def golive(
             timings,
             conn,
             f"{label}.fill_payloads",
-            lambda: fanout.fill_announcement_payloads(conn, event_id=event_id, payloads=payloads),
+            lambda: fanout.fill_announcement_payloads(
+                conn, event_id=event_id, payloads=rendered.payloads, payload_of=rendered.of_guild
+            ),
         )
         recipients = await measure(
             timings,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -100,11 +100,13 @@ async def claim_announcements(
     return [int(row[0]) for row in await cur.fetchall()]
 
 
-# The payloads travel as ONE jsonb object (guild id → payload): for 2,000 guilds, adapting a
-# jsonb[] array (a JSON text per element, each escaped into the array literal) took ~5× longer.
+# The distinct payloads travel as one jsonb array, and each guild as (guild id, 1-based index
+# into it): a 100,000-guild fan-out sends a few distinct payloads and 100,000 short pairs
+# instead of 100,000 rendered payloads (80 MB as one jsonb object).
 _FILL_PAYLOADS = """
-UPDATE notification_log n SET payload = t.payload
-FROM jsonb_each(%(payloads)s::jsonb) AS t(guild_id, payload)
+UPDATE notification_log n SET payload = p.payload
+FROM unnest(%(guild_ids)s::text[], %(indexes)s::int[]) AS t(guild_id, k)
+JOIN jsonb_array_elements(%(payloads)s::jsonb) WITH ORDINALITY AS p(payload, k) ON p.k = t.k
 WHERE n.event_id = %(event_id)s AND n.guild_id = t.guild_id
   AND n.status = 'pending' AND n.payload IS NULL
 RETURNING n.shard
@@ -112,17 +114,27 @@ RETURNING n.shard
 
 
 async def fill_announcement_payloads(
-    conn: AsyncConnection[Any], *, event_id: str, payloads: dict[str, dict[str, Any]]
+    conn: AsyncConnection[Any],
+    *,
+    event_id: str,
+    payloads: Sequence[dict[str, Any]],
+    payload_of: Mapping[str, int],
 ) -> list[int]:
-    """Give claimed rows their rendered payload (guild id → payload); return their shards.
+    """Give claimed rows their rendered payload (`payload_of`: guild id → index into
+    `payloads`); return their shards.
 
     Idempotent: a retried or duplicate fan-out fills only rows still without a payload.
     """
-    if not payloads:
+    if not payload_of:
         return []
     cur = await conn.execute(
         _FILL_PAYLOADS,
-        {"event_id": event_id, "payloads": Jsonb(payloads)},
+        {
+            "event_id": event_id,
+            "payloads": Jsonb(list(payloads)),
+            "guild_ids": list(payload_of),
+            "indexes": [k + 1 for k in payload_of.values()],
+        },
         prepare=False,
     )
     return [int(row[0]) for row in await cur.fetchall()]

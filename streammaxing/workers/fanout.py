@@ -37,6 +37,7 @@ from streammaxing.schema.lifecycle import (
 from streammaxing.schema.streamers import upsert_streamer
 from streammaxing.templating import DEFAULT_TEMPLATE, render_announcement
 from streammaxing.workers.enrich import OnlineEvent, enrich
+from streammaxing.workers.fanout_render import render_for_targets
 from streammaxing.workers.golive_order import wait_for_turn
 from streammaxing.workers.queueing import (
     defer_announcement_delivery,
@@ -149,18 +150,8 @@ async def fan_out(
         fallback_game=streamer.last_category_name or "",
     )
     info = enriched.info
-    payloads: dict[str, dict[str, Any]] = {}
-    for target in targets:
-        try:
-            payloads[target.guild_id] = render_announcement(
-                target.message_template,
-                info,
-                mention_role_id=target.mention_role_id,
-                cache_buster=event.stream_id,
-                custom_content=target.custom_content,
-            )
-        except ValueError as error:
-            log.warning("render_failed", guild_id=target.guild_id, error=str(error))
+    rendered = render_for_targets(targets, info, cache_buster=event.stream_id)
+    announced = {g: k for g, k in rendered.of_guild.items() if g not in skip}
     dm_payload = render_announcement(
         DEFAULT_TEMPLATE, info, mention_role_id=None, cache_buster=event.stream_id
     )
@@ -176,14 +167,15 @@ async def fan_out(
         shards = await fill_announcement_payloads(
             conn,
             event_id=event.stream_id,
-            payloads={g: p for g, p in payloads.items() if g not in skip},
+            payloads=rendered.payloads,
+            payload_of=announced,
         )
         if resumed:
             await defer_edit(runtime.app, conn, event.stream_id, EditKind.RELIVE.value)
         elif stream.previously_ended:
             await defer_edit(runtime.app, conn, event.stream_id, EditKind.REOPEN.value)
         # A restart within the cooldown is the same stream to members: no second DM.
-        recipients = await dm_recipients(conn, streamer.id, [g for g in payloads if g not in skip])
+        recipients = await dm_recipients(conn, streamer.id, list(announced))
         dms = await claim_dms(
             conn,
             streamer_id=streamer.id,
