@@ -633,6 +633,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         out["notification_log_rows_estimate"] = await scalar(
             conn, "SELECT reltuples::bigint FROM pg_class WHERE relname = 'notification_log'"
         )
+        # Start from a quiet period's statistics (nothing pending), whatever an earlier run's
+        # rolled-back ANALYZE left in pg_class.
+        await conn.execute("VACUUM ANALYZE notification_log, dm_log")
         await golive(timings, conn, "small", sizes.streamers // 2, polling=False)
         await golive(timings, conn, "medium", 50, polling=False)
         await golive(timings, conn, "big", 1, polling=True)
