@@ -199,6 +199,29 @@ async def pending_dms(conn: AsyncConnection[Any], limit: int) -> list[PendingDm]
         return await cur.fetchall()
 
 
+# Oldest first, a bounded batch per statement; rows the DM lane is marking are left alone.
+_EXPIRE_STALE_DMS = """
+WITH stale AS (
+    SELECT id FROM dm_log
+    WHERE status = 'pending' AND sent_at < now() - make_interval(secs => %(max_age)s)
+    ORDER BY sent_at, id
+    LIMIT %(batch)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE dm_log d SET status = 'failed', failure_reason = 'stale', next_attempt_at = NULL
+FROM stale WHERE d.id = stale.id
+"""
+
+
+async def expire_stale_dms(
+    conn: AsyncConnection[Any], *, max_age_seconds: float, batch: int
+) -> int:
+    """Fail up to `batch` pending DMs claimed more than `max_age_seconds` ago (reason 'stale');
+    returns how many."""
+    cur = await conn.execute(_EXPIRE_STALE_DMS, {"max_age": max_age_seconds, "batch": batch})
+    return cur.rowcount
+
+
 _CACHE_DM_CHANNEL = "UPDATE users SET dm_channel_id = %s WHERE user_id = %s"
 
 
