@@ -289,6 +289,14 @@ class Timings:
         """EXPLAIN (ANALYZE, BUFFERS) `statements`, rolled back."""
         for query, params in statements:
             text = query if isinstance(query, str) else query.as_string(conn)
+            if text.split(None, 1)[0].upper() not in {
+                "SELECT",
+                "WITH",
+                "INSERT",
+                "UPDATE",
+                "DELETE",
+            }:
+                continue
             async with conn.transaction(force_rollback=True):
                 cur = await conn.execute(
                     "EXPLAIN (ANALYZE, BUFFERS) " + text, params, prepare=False
