@@ -83,6 +83,11 @@ IN_FLIGHT_POLL_SECONDS = 0.05
 #: round trip serve a crowd of callers (at 50 req/s, the next dozen slots) without anyone
 #: polling the lane's row for each slot.
 GRANT_HORIZON_SECONDS = 0.25
+#: How far ahead a lane slot may be handed out to an urgent request. Requests that are not
+#: urgent keep the lane's next slot within GRANT_HORIZON_SECONDS of now, so an urgent one is
+#: granted the slot after theirs at once, ahead of every non-urgent caller still waiting; the
+#: lane's pace is the same, so a big fan-out still uses the whole budget when nothing is urgent.
+URGENT_GRANT_HORIZON_SECONDS = 2.0
 #: Runs of one batch of responses when Postgres picks it as a deadlock victim.
 RECORD_DEADLOCK_ATTEMPTS = 3
 
@@ -209,18 +214,27 @@ class DiscordLimiter:
         self._releases: set[asyncio.Task[None]] = set()
 
     async def acquire(
-        self, lane: Lane, route_key: str, major: str, *, max_wait: float = 30.0
+        self,
+        lane: Lane,
+        route_key: str,
+        major: str,
+        *,
+        max_wait: float = 30.0,
+        urgent: bool = False,
     ) -> None:
         """Wait for a slot of `lane` and of the bucket of `route_key` + `major`, then take both.
 
         `major` is the route's top-level id (channel, guild or webhook), "" when it has none.
         Raises `LimiterHalted` while sending is halted and `WaitTooLong` when the slot would
         come later than `max_wait` seconds from now. Call `record` once the request is done.
+        An `urgent` request may take a lane slot further ahead (URGENT_GRANT_HORIZON_SECONDS),
+        so it goes before the waiting requests that are not.
         """
         deadline = self._clock() + max_wait
         acquirer = self._acquirers[lane]
+        reach = URGENT_GRANT_HORIZON_SECONDS if urgent else GRANT_HORIZON_SECONDS
         while True:
-            horizon = min(GRANT_HORIZON_SECONDS, max(deadline - self._clock(), 0.0))
+            horizon = min(reach, max(deadline - self._clock(), 0.0))
             outcome = await acquirer.submit(AcquireRequest(route_key, major, horizon))
             if outcome.halt_reason is not None:
                 raise LimiterHalted(outcome.halt_reason, outcome.halted_until)

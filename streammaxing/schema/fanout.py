@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,6 +11,11 @@ from uuid import UUID
 from psycopg import AsyncConnection
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
+
+# The statements below run with `prepare=False`: never as a server-side prepared statement, so
+# always planned for their actual parameters. Their row counts range from 1 to 100,000 by
+# streamer, and the generic plan a reused prepared statement switches to was measured 4-10x
+# slower for the largest (bench/scale.py, `generic.*`); planning costs about a millisecond.
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,7 @@ WHERE gs.streamer_id = %s
 
 async def guilds_tracking(conn: AsyncConnection[Any], streamer_id: UUID) -> list[GuildTarget]:
     async with conn.cursor(row_factory=class_row(GuildTarget)) as cur:
-        await cur.execute(_GUILDS_TRACKING, (streamer_id,))
+        await cur.execute(_GUILDS_TRACKING, (streamer_id,), prepare=False)
         return await cur.fetchall()
 
 
@@ -90,15 +95,18 @@ async def claim_announcements(
             "channel_ids": [c.channel_id for c in claims],
             "shards": [c.shard for c in claims],
         },
+        prepare=False,
     )
     return [int(row[0]) for row in await cur.fetchall()]
 
 
-# The payloads travel as ONE jsonb object (guild id → payload): for 2,000 guilds, adapting a
-# jsonb[] array (a JSON text per element, each escaped into the array literal) took ~5× longer.
+# The distinct payloads travel as one jsonb array, and each guild as (guild id, 1-based index
+# into it): a 100,000-guild fan-out sends a few distinct payloads and 100,000 short pairs
+# instead of 100,000 rendered payloads (80 MB as one jsonb object).
 _FILL_PAYLOADS = """
-UPDATE notification_log n SET payload = t.payload
-FROM jsonb_each(%(payloads)s::jsonb) AS t(guild_id, payload)
+UPDATE notification_log n SET payload = p.payload
+FROM unnest(%(guild_ids)s::text[], %(indexes)s::int[]) AS t(guild_id, k)
+JOIN jsonb_array_elements(%(payloads)s::jsonb) WITH ORDINALITY AS p(payload, k) ON p.k = t.k
 WHERE n.event_id = %(event_id)s AND n.guild_id = t.guild_id
   AND n.status = 'pending' AND n.payload IS NULL
 RETURNING n.shard
@@ -106,17 +114,28 @@ RETURNING n.shard
 
 
 async def fill_announcement_payloads(
-    conn: AsyncConnection[Any], *, event_id: str, payloads: dict[str, dict[str, Any]]
+    conn: AsyncConnection[Any],
+    *,
+    event_id: str,
+    payloads: Sequence[dict[str, Any]],
+    payload_of: Mapping[str, int],
 ) -> list[int]:
-    """Give claimed rows their rendered payload (guild id → payload); return their shards.
+    """Give claimed rows their rendered payload (`payload_of`: guild id → index into
+    `payloads`); return their shards.
 
     Idempotent: a retried or duplicate fan-out fills only rows still without a payload.
     """
-    if not payloads:
+    if not payload_of:
         return []
     cur = await conn.execute(
         _FILL_PAYLOADS,
-        {"event_id": event_id, "payloads": Jsonb(payloads)},
+        {
+            "event_id": event_id,
+            "payloads": Jsonb(list(payloads)),
+            "guild_ids": list(payload_of),
+            "indexes": [k + 1 for k in payload_of.values()],
+        },
+        prepare=False,
     )
     return [int(row[0]) for row in await cur.fetchall()]
 
@@ -154,7 +173,9 @@ async def dm_recipients(
 ) -> list[DmRecipient]:
     async with conn.cursor(row_factory=class_row(DmRecipient)) as cur:
         await cur.execute(
-            _DM_RECIPIENTS, {"guild_ids": list(guild_ids), "streamer_id": streamer_id}
+            _DM_RECIPIENTS,
+            {"guild_ids": list(guild_ids), "streamer_id": streamer_id},
+            prepare=False,
         )
         return await cur.fetchall()
 
@@ -188,5 +209,16 @@ async def claim_dms(
             "user_ids": [r.user_id for r in recipients],
             "guild_ids": [r.guild_id for r in recipients],
         },
+        prepare=False,
     )
     return cur.rowcount
+
+
+async def analyze_notification_log(conn: AsyncConnection[Any]) -> None:
+    """Refresh the planner's statistics of the announcements (after a large claim)."""
+    await conn.execute("ANALYZE notification_log")
+
+
+async def analyze_dm_log(conn: AsyncConnection[Any]) -> None:
+    """Refresh the planner's statistics of the DMs (after a large claim)."""
+    await conn.execute("ANALYZE dm_log")

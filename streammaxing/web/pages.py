@@ -43,7 +43,7 @@ from streammaxing.web.deps import WebDeps, deps_of
 from streammaxing.web.forms import Form, read_form
 from streammaxing.web.guild_view import guild_context
 from streammaxing.web.link_parts import create_invite, me_link_parts, revoke_invite
-from streammaxing.web.paging import page_number, paginate
+from streammaxing.web.paging import PAGE_SIZE, Paged, page_number
 from streammaxing.web.render import Viewer, page, problem, viewer
 
 Errors = dict[str, str]
@@ -116,8 +116,9 @@ async def guild_page(request: Request) -> Response:
     guild_id = request.path_params["guild_id"]
     actor = await actor_for(deps, session)
     shown = page_number(request.query_params.get("page"))
+    refresh = request.query_params.get("refresh") == "1"
     try:
-        context = await guild_context(deps, actor, guild_id, page=shown)
+        context = await guild_context(deps, actor, guild_id, page=shown, refresh=refresh)
     except ManageError as error:
         return await _refused(deps, request, who, error)
     return page(deps, request, "guild.html", who, context)
@@ -247,6 +248,8 @@ async def guild_form(request: Request) -> Response:
         return page(deps, request, "guild.html", who, context | {"errors": errors}, status=status)
     except ManageError as error:
         return await _refused(deps, request, who, error)
+    if action is _save_config:
+        deps.pickers.forget(guild_id)  # the next view reads channels and roles anew
     return _see_other(f"/guilds/{guild_id}")
 
 
@@ -293,13 +296,19 @@ async def me_page(request: Request) -> Response:
     if session.user_id is None:
         return page(deps, request, "me.html", who, {"overview": None})
     actor = await actor_for(deps, session)
-    overview = await members.member_overview(deps.services, actor, session.user_id)
     only = request.query_params.get("guild")
-    wanted = page_number(request.query_params.get("page"))
+    overview = await members.member_overview(
+        deps.services,
+        actor,
+        session.user_id,
+        page=page_number(request.query_params.get("guilds")),
+        only=only,
+        streamer_page=page_number(request.query_params.get("page")),
+        streamers_per_page=PAGE_SIZE,
+    )
     shown = [
-        {"guild": g, "streamers": paginate(g.streamers, wanted if g.guild_id == only else 1)}
+        {"guild": g, "streamers": Paged(g.streamers, g.page, g.pages, g.total)}
         for g in overview.guilds
-        if only is None or g.guild_id == only
     ]
     twitch = await me_link_parts(deps, actor, session.user_id)
     return page(deps, request, "me.html", who, {"overview": overview, "shown": shown} | twitch)

@@ -1,5 +1,6 @@
 """Long lists on a page, a page at a time: a guild can track thousands of streamers, and
-rendering every row of every form on each view costs more than the whole rest of the page."""
+rendering every row of every form on each view costs more than the whole rest of the page.
+The rows of a page are read in SQL (``OFFSET``/``LIMIT``); `paginate` slices a list in memory."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
-#: Rows per page: 100 streamer rows (three small forms each) render in a few milliseconds.
-PAGE_SIZE = 100
+#: Rows per page: 50 streamer rows (three small forms each) render in about a millisecond.
+PAGE_SIZE = 50
 
 
 @dataclass(frozen=True)
