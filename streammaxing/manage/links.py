@@ -26,7 +26,7 @@ from streammaxing.manage import rules
 from streammaxing.manage.actor import Actor, Operator, Surface
 from streammaxing.manage.audit import Action, record
 from streammaxing.manage.errors import Forbidden, NotFound
-from streammaxing.manage.invites import InviteStatus, invite_status, token_hint
+from streammaxing.manage.invites import InviteOut, InviteStatus, invite_status, token_hint
 from streammaxing.manage.services import ManageServices, transaction
 from streammaxing.manage.streamers import defer_subscribe
 from streammaxing.schema import eventsub_budget, guild_streamers, invites, twitch_links
@@ -163,15 +163,23 @@ async def _use_invite(
     return LinkResult(LinkOutcome.TRACKED, guild.name)
 
 
-async def left_out_streamers(
-    services: ManageServices, actor: Actor, guild_id: str
-) -> list[LeftOutRow]:
-    """The guild's streamers that the EventSub budget left without subscriptions (a manager's
-    view: linking their Twitch account makes them cost 0 and lets reconcile subscribe them)."""
+@dataclass(frozen=True)
+class GuildLinking:
+    """A guild's linking view: its invites (newest first) and the streamers it tracks that the
+    EventSub budget left without subscriptions (linking makes them cost 0)."""
+
+    invites: list[InviteOut]
+    left_out: list[LeftOutRow]
+
+
+async def guild_linking(services: ManageServices, actor: Actor, guild_id: str) -> GuildLinking:
+    """The guild's invites and left-out streamers, read in one transaction (managers)."""
     rules.check_manager(actor, guild_id)
     async with transaction(services) as conn:
         await rules.require_manager(conn, actor, guild_id)
-        return await eventsub_budget.guild_left_out(conn, guild_id)
+        made = await invites.guild_invites(conn, guild_id)
+        left_out = await eventsub_budget.guild_left_out(conn, guild_id)
+    return GuildLinking([InviteOut.of(row) for row in made], left_out)
 
 
 async def user_links(

@@ -64,7 +64,7 @@ async def guild_context(
     form was about. ``refresh`` reads the pickers from Discord anew."""
     manage = may_manage(actor, guild_id)
     wanted = (values or {}).get("streamer")
-    data, pickers = await asyncio.gather(
+    data, pickers, linking = await asyncio.gather(
         guild_page(
             deps.services,
             actor,
@@ -74,19 +74,22 @@ async def guild_context(
             holding=wanted if isinstance(wanted, str) and wanted else None,
         ),
         guild_pickers(deps, guild_id, refresh=refresh) if manage else _no_pickers(),
+        guild_link_parts(deps, actor, guild_id),
         return_exceptions=True,
     )
     if isinstance(data, BaseException):
         raise data
     if isinstance(pickers, BaseException):
         raise pickers
+    if isinstance(linking, BaseException):
+        raise linking
     shown = Paged(data.streamers, data.page, data.pages, data.guild.streamer_count)
     context: dict[str, Any] = {"guild": data.guild, "streamers": shown, "manage": False}
     if not data.manage:
         return context
     config = data.config
     template = config.message_template if config else None
-    context |= await guild_link_parts(deps, actor, guild_id)
+    context |= linking
     return context | {
         "manage": True,
         "config": config,

@@ -8,7 +8,6 @@ refuses anyone else.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -37,14 +36,11 @@ async def guild_link_parts(deps: WebDeps, actor: Actor, guild_id: str) -> dict[s
     """The invites and left-out streamers of the guild page (nothing for a non-manager)."""
     if not may_manage(actor, guild_id):
         return {}
-    made, left_out = await asyncio.gather(
-        invites.list_invites(deps.services, actor, guild_id),
-        links.left_out_streamers(deps.services, actor, guild_id),
-    )
+    linking = await links.guild_linking(deps.services, actor, guild_id)
     now = datetime.now(UTC)
     base = deps.config.public_url.rstrip("/")
     shown = []
-    for invite in made.items:
+    for invite in linking.invites:
         status = invites.invite_status(invite, now)
         shown.append(
             {
@@ -59,7 +55,7 @@ async def guild_link_parts(deps: WebDeps, actor: Actor, guild_id: str) -> dict[s
         "invite_lifetimes": LIFETIMES,
         "invite_default_hours": invites.DEFAULT_LIFETIME_HOURS,
         "invite_max_uses": invites.MAX_USES,
-        "left_out": left_out,
+        "left_out": linking.left_out,
     }
 
 
