@@ -137,16 +137,22 @@ async def member_overview(
             guild_ids = await queries.subscribed_guild_ids(conn, user_id)
         if only is not None:
             guild_ids = [only] if only in guild_ids else []
-        total = await queries.count_guilds(conn, guild_ids)
-        pages = _pages(total, guilds_per_page)
-        page = min(max(1, page), pages)
-        guilds = await queries.member_guilds(
-            conn,
-            user_id,
-            guild_ids,
-            offset=(page - 1) * guilds_per_page,
-            limit=guilds_per_page,
+        page = max(1, page)
+        guilds, total = await queries.member_guilds(
+            conn, user_id, guild_ids, offset=(page - 1) * guilds_per_page, limit=guilds_per_page
         )
+        if total is None:  # past the end: the last page
+            _, total = await queries.member_guilds(conn, user_id, guild_ids, offset=0, limit=1)
+            page = _pages(total or 0, guilds_per_page)
+            guilds, _ = await queries.member_guilds(
+                conn,
+                user_id,
+                guild_ids,
+                offset=(page - 1) * guilds_per_page,
+                limit=guilds_per_page,
+            )
+        total = total or 0
+        pages = _pages(total, guilds_per_page)
         wanted = {
             g.guild_id: min(
                 max(1, streamer_page if g.guild_id == only else 1),

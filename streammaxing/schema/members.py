@@ -235,19 +235,13 @@ class MemberGuildRow(NamedTuple):
     streamer_count: int
 
 
-async def count_guilds(conn: AsyncConnection[Any], guild_ids: list[str]) -> int:
-    """How many of ``guild_ids`` have the bot (a guilds row)."""
-    cur = await conn.execute("SELECT count(*) FROM guilds WHERE guild_id = ANY(%s)", (guild_ids,))
-    row = await cur.fetchone()
-    return int(row[0]) if row else 0
-
-
 _MEMBER_GUILDS = """
 SELECT g.guild_id, g.name, g.icon,
        EXISTS (SELECT 1 FROM dm_subscribers d
                WHERE d.guild_id = g.guild_id AND d.user_id = %(user_id)s) AS dm_subscribed,
        (SELECT count(*) FROM guild_streamers gs WHERE gs.guild_id = g.guild_id)
-           AS streamer_count
+           AS streamer_count,
+       count(*) OVER () AS total
 FROM guilds g WHERE g.guild_id = ANY(%(guild_ids)s)
 ORDER BY lower(g.name), g.guild_id
 OFFSET %(offset)s LIMIT %(limit)s
@@ -256,14 +250,17 @@ OFFSET %(offset)s LIMIT %(limit)s
 
 async def member_guilds(
     conn: AsyncConnection[Any], user_id: str, guild_ids: list[str], *, offset: int, limit: int
-) -> list[MemberGuildRow]:
+) -> tuple[list[MemberGuildRow], int | None]:
     """A page of the guilds among ``guild_ids`` that have the bot, by name, with the user's DM
-    opt-in and how many streamers each tracks."""
+    opt-in and how many streamers each tracks; and how many such guilds there are in all
+    (None when the page is past the end: the count comes with the rows)."""
     cur = await conn.execute(
         _MEMBER_GUILDS,
         {"user_id": user_id, "guild_ids": guild_ids, "offset": offset, "limit": limit},
     )
-    return [MemberGuildRow(*row) for row in await cur.fetchall()]
+    rows = await cur.fetchall()
+    total = int(rows[0][-1]) if rows else (0 if offset == 0 else None)
+    return [MemberGuildRow(*row[:-1]) for row in rows], total
 
 
 async def subscribed_guild_ids(conn: AsyncConnection[Any], user_id: str) -> list[str]:

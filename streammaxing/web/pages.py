@@ -6,6 +6,7 @@ a refusal is the 403 page, invalid input is shown next to its field.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -98,6 +99,17 @@ async def _signed_in(request: Request) -> tuple[WebDeps, SessionRow, Viewer] | R
     return deps, session, await viewer(deps, session)
 
 
+async def _reader(request: Request) -> tuple[WebDeps, SessionRow, Viewer, Actor] | Response:
+    """`_signed_in` for a page that only reads: the viewer's name and the actor (the cached
+    guild list) are read concurrently, on two pooled connections."""
+    deps = deps_of(request)
+    session = await sessions.current_session(request, deps)
+    if session is None or not (session.operator or session.user_id):
+        return _see_other("/login" if deps.config.oauth is not None else "/")
+    who, actor = await asyncio.gather(viewer(deps, session), actor_for(deps, session))
+    return deps, session, who, actor
+
+
 async def _refused(deps: WebDeps, request: Request, who: Viewer, error: ManageError) -> Response:
     if isinstance(error, Forbidden):
         return problem(deps, request, who, 403, "Not allowed", str(error))
@@ -109,12 +121,11 @@ async def _refused(deps: WebDeps, request: Request, who: Viewer, error: ManageEr
 
 
 async def guild_page(request: Request) -> Response:
-    state = await _signed_in(request)
+    state = await _reader(request)
     if isinstance(state, Response):
         return state
-    deps, session, who = state
+    deps, _session, who, actor = state
     guild_id = request.path_params["guild_id"]
-    actor = await actor_for(deps, session)
     shown = page_number(request.query_params.get("page"))
     refresh = request.query_params.get("refresh") == "1"
     try:
@@ -289,13 +300,12 @@ async def preview_api(request: Request) -> Response:
 
 
 async def me_page(request: Request) -> Response:
-    state = await _signed_in(request)
+    state = await _reader(request)
     if isinstance(state, Response):
         return state
-    deps, session, who = state
+    deps, session, who, actor = state
     if session.user_id is None:
         return page(deps, request, "me.html", who, {"overview": None})
-    actor = await actor_for(deps, session)
     only = request.query_params.get("guild")
     overview = await members.member_overview(
         deps.services,

@@ -182,6 +182,7 @@ class TestMe:
             )
             first = await browser.get("/me")
             second = await browser.get("/me?guilds=2")
+            past = await browser.get("/me?guilds=9")
             streamers = await browser.get(f"/me?guild={GUILD}&page=2")
         assert first.status_code == second.status_code == streamers.status_code == 200
         assert "Servers page 1 of 2 (12 servers)" in first.text
@@ -190,6 +191,7 @@ class TestMe:
         assert "Zone 10" in second.text
         assert "Zone 11" in second.text
         assert "Manny&#39;s" not in second.text
+        assert "Servers page 2 of 2 (12 servers)" in past.text
         assert "S049" in first.text
         assert "S050" not in first.text
         assert "Page 2 of 2 (60 streamers)" in streamers.text
