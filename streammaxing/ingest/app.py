@@ -2,10 +2,10 @@
 
 `/webhooks/twitch` is the hot path: `IngestApp` hands its requests straight to the webhook's
 ASGI app, before Starlette's middleware stack and router (error pages, exception handlers,
-route matching: about a tenth of the ingest's CPU per request, measured with py-spy under
-bench/ingest.py). Every other path, the dashboard's included, goes through the stack as usual.
-The router also holds the webhook route, so a request that reaches it (through `Mount`ing this
-app elsewhere, say) is answered the same way.
+route matching, `Request`/`Response`: ~8 % of the ingest's CPU per request, ~40 µs, in a
+py-spy profile under bench/ingest.py). Every other path, the dashboard's included, goes
+through the stack as usual. The router also holds the webhook route, so a request that reaches
+it (through `Mount`ing this app elsewhere, say) is answered the same way.
 """
 
 from __future__ import annotations
