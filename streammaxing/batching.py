@@ -6,6 +6,10 @@ time: the first caller starts it, and whatever arrives while a flush is in fligh
 next, together — so a lone caller pays one round trip as before, and a crowd pays one round
 trip per crowd instead of one per caller.
 
+With `linger`, a flush waits that long after its first item before it runs, so that callers
+arriving a little apart (each after its own round trip or request) still share it: the number of
+flushes per second is then at most 1/linger, whatever the number of callers.
+
 A flush that raises fails every item of its batch with that exception. A caller cancelled while
 its item is in a batch does not stop the batch; its result is handed to `on_orphan` (for
 instance, to give back a reservation nobody will use).
@@ -33,9 +37,11 @@ class MicroBatcher(Generic[T, R]):
         *,
         max_batch: int = 128,
         on_orphan: Callable[[T, R], None] | None = None,
+        linger: float = 0.0,
     ) -> None:
-        if max_batch < 1:
-            raise ValueError("max_batch must be >= 1")
+        if max_batch < 1 or linger < 0:
+            raise ValueError("max_batch must be >= 1 and linger >= 0")
+        self._linger = linger
         self._flush = flush
         self._max_batch = max_batch
         self._on_orphan = on_orphan
@@ -56,6 +62,8 @@ class MicroBatcher(Generic[T, R]):
         # `submit` always starts a new drain.
         try:
             while self._waiting:
+                if self._linger:
+                    await asyncio.sleep(self._linger)
                 batch = self._waiting[: self._max_batch]
                 del self._waiting[: self._max_batch]
                 await self._run(batch)

@@ -88,6 +88,11 @@ GRANT_HORIZON_SECONDS = 0.25
 #: granted the slot after theirs at once, ahead of every non-urgent caller still waiting; the
 #: lane's pace is the same, so a big fan-out still uses the whole budget when nothing is urgent.
 URGENT_GRANT_HORIZON_SECONDS = 2.0
+#: How long the first response of a round trip waits for others to join it. Senders of many
+#: shards answer a little apart (each after its own request): without it the round trips run
+#: back to back, each for a response or two; with it there are at most 1/linger per second and
+#: per process, against 50 requests/s.
+RECORD_LINGER_SECONDS = 0.02
 #: Runs of one batch of responses when Postgres picks it as a deadlock victim.
 RECORD_DEADLOCK_ATTEMPTS = 3
 
@@ -206,11 +211,14 @@ class DiscordLimiter:
         # The callers of this process that want a slot at the same time ask for it together.
         self._acquirers = {
             lane: MicroBatcher[AcquireRequest, AcquireOutcome](
-                partial(self._acquire_batch, lane), on_orphan=self._give_back
+                partial(self._acquire_batch, lane),
+                on_orphan=self._give_back,
             )
             for lane in Lane
         }
-        self._recorder = MicroBatcher[RecordedResponse, str | None](self._record_batch)
+        self._recorder = MicroBatcher[RecordedResponse, str | None](
+            self._record_batch, linger=RECORD_LINGER_SECONDS
+        )
         self._releases: set[asyncio.Task[None]] = set()
 
     async def acquire(

@@ -66,7 +66,9 @@ class AnnouncementSettlement:
         if marks:
             marker = _sent_markers.get(self._runtime.pool)
             if marker is None:
-                marker = MicroBatcher(partial(_mark_sent, self._runtime.pool))
+                marker = MicroBatcher(
+                    partial(_mark_sent, self._runtime.pool), linger=MARK_LINGER_SECONDS
+                )
                 _sent_markers[self._runtime.pool] = marker
             await asyncio.gather(*(marker.submit(mark) for mark in marks))
         return [await self._settle(row, answer) for row, answer in zip(rows, answers, strict=True)]
@@ -151,6 +153,8 @@ class AnnouncementSettlement:
             await mark_announcement_retry(conn, row.id, delay=delay, reason=reason, counts=counts)
 
 
+# How long a sent mark waits for the marks of other deliveries to share its statement.
+MARK_LINGER_SECONDS = 0.02
 # One batcher of sent marks per pool (so per process, and per test's pool).
 _sent_markers: WeakKeyDictionary[AsyncConnectionPool[Any], MicroBatcher[SentMark, bool]] = (
     WeakKeyDictionary()
