@@ -153,8 +153,9 @@ class AnnouncementSettlement:
             await mark_announcement_retry(conn, row.id, delay=delay, reason=reason, counts=counts)
 
 
-# How long a sent mark waits for the marks of other deliveries to share its statement.
-MARK_LINGER_SECONDS = 0.02
+# Sent marks are written at most this often per process, so those of deliveries answered a
+# little apart share a statement (`MicroBatcher`'s linger).
+MARK_LINGER_SECONDS = 0.25
 # One batcher of sent marks per pool (so per process, and per test's pool).
 _sent_markers: WeakKeyDictionary[AsyncConnectionPool[Any], MicroBatcher[SentMark, bool]] = (
     WeakKeyDictionary()
