@@ -56,6 +56,7 @@ from psycopg_pool import AsyncConnectionPool
 from streammaxing.batching import MicroBatcher
 from streammaxing.discord.errors import is_invalid_request
 from streammaxing.discord.ratelimit_headers import SCOPE_GLOBAL, SCOPE_SHARED, RateLimitInfo
+from streammaxing.discord.slot_queue import SlotQueue
 from streammaxing.schema import ratelimits
 from streammaxing.schema.ratelimits import (
     AcquireOutcome,
@@ -88,6 +89,13 @@ GRANT_HORIZON_SECONDS = 0.25
 #: granted the slot after theirs at once, ahead of every non-urgent caller still waiting; the
 #: lane's pace is the same, so a big fan-out still uses the whole budget when nothing is urgent.
 URGENT_GRANT_HORIZON_SECONDS = 2.0
+#: Responses are recorded at most this often per process (`MicroBatcher`'s linger). Senders
+#: answer a little apart (each after its own request): recorded as they come, each round trip
+#: held a response or two; 4 per second and process hold a few each at 50 requests/s.
+RECORD_LINGER_SECONDS = 0.25
+#: How many waiting callers of a process (besides the urgent ones) one round trip asks slots
+#: for: a little more than the lane's slots within GRANT_HORIZON_SECONDS (12 at 48.5/s).
+MAX_ASK = 16
 #: Runs of one batch of responses when Postgres picks it as a deadlock victim.
 RECORD_DEADLOCK_ATTEMPTS = 3
 
@@ -203,14 +211,21 @@ class DiscordLimiter:
         self._in_flight_ttl = in_flight_ttl
         self._sleep = sleep
         self._clock = clock
-        # The callers of this process that want a slot at the same time ask for it together.
-        self._acquirers = {
-            lane: MicroBatcher[AcquireRequest, AcquireOutcome](
-                partial(self._acquire_batch, lane), on_orphan=self._give_back
+        # The callers of this process that want a slot wait in one queue per lane, asked for
+        # a few at a time.
+        self._slot_queues = {
+            lane: SlotQueue(
+                partial(self._acquire_batch, lane),
+                give_back=self._give_back,
+                sleep=sleep,
+                clock=clock,
+                max_ask=MAX_ASK,
             )
             for lane in Lane
         }
-        self._recorder = MicroBatcher[RecordedResponse, str | None](self._record_batch)
+        self._recorder = MicroBatcher[RecordedResponse, str | None](
+            self._record_batch, linger=RECORD_LINGER_SECONDS
+        )
         self._releases: set[asyncio.Task[None]] = set()
 
     async def acquire(
@@ -231,11 +246,12 @@ class DiscordLimiter:
         so it goes before the waiting requests that are not.
         """
         deadline = self._clock() + max_wait
-        acquirer = self._acquirers[lane]
+        slots = self._slot_queues[lane]
         reach = URGENT_GRANT_HORIZON_SECONDS if urgent else GRANT_HORIZON_SECONDS
         while True:
-            horizon = min(reach, max(deadline - self._clock(), 0.0))
-            outcome = await acquirer.submit(AcquireRequest(route_key, major, horizon))
+            outcome = await slots.ask(
+                route_key, major, reach=reach, deadline=deadline, urgent=urgent
+            )
             if outcome.halt_reason is not None:
                 raise LimiterHalted(outcome.halt_reason, outcome.halted_until)
             if outcome.granted:

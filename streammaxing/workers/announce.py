@@ -13,8 +13,9 @@ Each channel's rows go out one after the other, in order; up to LANES channels o
 in flight at once, taken in the order `pending_announcements` gives (round-robin between the
 shard's streams). Rows of a small fan-out (`URGENT_STREAM_ROWS`) are urgent: their channel is
 started at once, beside the lanes, and the limiter serves them before the rows that are not.
-While the lanes are busy the shard's pending rows are read again every REFRESH_SECONDS, so a
-go-live fanned out meanwhile is seen without waiting for the backlog ahead of it. Concurrent
+While the lanes are busy, a go-live fanned out into the shard meanwhile wakes the job
+(`fresh_shards`), which reads the shard's pending rows again: the new rows do not wait for
+the backlog ahead of them. Concurrent
 requests of the process share their limiter round trips, and their sent marks are written
 together (`announce_settlement`).
 """
@@ -22,7 +23,6 @@ together (`announce_settlement`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
@@ -41,6 +41,7 @@ from streammaxing.schema.outbox import (
 )
 from streammaxing.workers.announce_settlement import HALT_RECHECK_SECONDS, AnnouncementSettlement
 from streammaxing.workers.delivery import DeliveryReport, Outcome, nonce_for
+from streammaxing.workers.fresh_shards import fresh_shards
 from streammaxing.workers.queueing import schedule_announcement_follow_up
 
 log = structlog.get_logger(__name__)
@@ -51,8 +52,6 @@ BATCH = 500
 LANES = 4
 # A stream with at most this many pending rows in the shard is a small fan-out: urgent.
 URGENT_STREAM_ROWS = 2
-# How often a busy job reads its shard's pending rows again, for go-lives fanned out meanwhile.
-REFRESH_SECONDS = 0.5
 MAX_LIMITER_WAIT = 20.0
 JOB_BUDGET_SECONDS = 240.0
 
@@ -83,30 +82,36 @@ class ShardDelivery:
         self._settled: set[UUID] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._lanes = 0
+        self._stopping = False
 
     def _may_go_on(self) -> bool:
         return not self.report.halted and self._clock() < self._deadline
 
     async def run(self) -> DeliveryReport:
-        stop = asyncio.Event()
-        refresher = asyncio.create_task(self._refresh(stop))
-        try:
-            while self._may_go_on() and await self._read():
-                while self._tasks:
-                    await asyncio.wait(set(self._tasks), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.set()
-            await refresher
-            while self._tasks:  # channels the refresher started after the last wait
-                await asyncio.wait(set(self._tasks))
+        wake = asyncio.Event()
+        async with fresh_shards(self._runtime.pool).watch(self._shard, wake):
+            refresher = asyncio.create_task(self._refresh(wake))
+            try:
+                while self._may_go_on() and await self._read():
+                    while self._tasks:
+                        await asyncio.wait(set(self._tasks), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                self._stopping = True
+                wake.set()
+                await refresher
+                while self._tasks:  # channels the refresher started after the last wait
+                    await asyncio.wait(set(self._tasks))
         await self._schedule_follow_up()
         return self.report
 
-    async def _refresh(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), REFRESH_SECONDS)
-            if not stop.is_set() and self._tasks and self._may_go_on():
+    async def _refresh(self, wake: asyncio.Event) -> None:
+        """Read the shard again each time a fresh fan-out into it is seen."""
+        while True:
+            await wake.wait()
+            wake.clear()
+            if self._stopping:
+                return
+            if self._tasks and self._may_go_on():
                 await self._read()
 
     async def _read(self) -> bool:

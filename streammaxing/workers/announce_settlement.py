@@ -66,7 +66,9 @@ class AnnouncementSettlement:
         if marks:
             marker = _sent_markers.get(self._runtime.pool)
             if marker is None:
-                marker = MicroBatcher(partial(_mark_sent, self._runtime.pool))
+                marker = MicroBatcher(
+                    partial(_mark_sent, self._runtime.pool), linger=MARK_LINGER_SECONDS
+                )
                 _sent_markers[self._runtime.pool] = marker
             await asyncio.gather(*(marker.submit(mark) for mark in marks))
         return [await self._settle(row, answer) for row, answer in zip(rows, answers, strict=True)]
@@ -151,6 +153,9 @@ class AnnouncementSettlement:
             await mark_announcement_retry(conn, row.id, delay=delay, reason=reason, counts=counts)
 
 
+# Sent marks are written at most this often per process, so those of deliveries answered a
+# little apart share a statement (`MicroBatcher`'s linger).
+MARK_LINGER_SECONDS = 0.25
 # One batcher of sent marks per pool (so per process, and per test's pool).
 _sent_markers: WeakKeyDictionary[AsyncConnectionPool[Any], MicroBatcher[SentMark, bool]] = (
     WeakKeyDictionary()
