@@ -13,9 +13,9 @@ streamer's previous stream.
 
 The go-live of the big streamer runs as the fan-out does (claim, render, fill, DM recipients,
 DM claim), then the delivery lanes' polling queries run against its pending rows, first on the
-statistics from before the claim (`*_stale`), then after an ANALYZE. `generic_*` entries time a
-skewed query on a connection whose session forces generic plans (what a reused prepared
-statement gets), to show whether the query is protected from them.
+statistics from before the claim (`*_stale`), then after an ANALYZE. `reused.*` entries time
+the big streamer's skewed queries on a connection that first served a dozen small go-lives
+(where a prepared statement's generic plan would show).
 
 Statements slower than `--explain-ms` have their EXPLAIN (ANALYZE, BUFFERS) printed to stderr.
 Prints ONE JSON line: per query, the median ms over `--repeats` and the rows returned.
@@ -564,24 +564,32 @@ async def delivery_polling(
         )
 
 
-async def generic_plans(timings: Timings, url: str, big: UUID, guild_ids: list[str]) -> None:
-    """The skewed queries on a session that forces generic plans for prepared statements."""
+async def reused_connection(timings: Timings, url: str, sizes: Sizes) -> None:
+    """The skewed queries for the big streamer on a connection that first served a dozen small
+    go-lives, as a worker's pooled connection does: psycopg prepares a statement on its 5th
+    use, and after 5 custom plans Postgres may keep a generic plan built for small streamers."""
     async with await AsyncConnection.connect(
-        url, autocommit=True, prepare_threshold=0, cursor_factory=RecordingCursor
+        url, autocommit=True, cursor_factory=RecordingCursor
     ) as conn:
-        await conn.execute("SET plan_cache_mode = force_generic_plan")
-        await measure(
+        for n in range(12):
+            small = sid(sizes.streamers // 2 + n)
+            small_guilds = [t.guild_id for t in await fanout.guilds_tracking(conn, small)]
+            await fanout.dm_recipients(conn, small, small_guilds)
+        del RecordingCursor.log[:]
+        big = sid(1)
+        targets = await measure(
             timings,
             conn,
-            "generic.big.guilds_tracking",
+            "reused.big.guilds_tracking",
             lambda: fanout.guilds_tracking(conn, big),
             repeats=3,
         )
+        big_guilds = [t.guild_id for t in targets]
         await measure(
             timings,
             conn,
-            "generic.big.dm_recipients",
-            lambda: fanout.dm_recipients(conn, big, guild_ids),
+            "reused.big.dm_recipients",
+            lambda: fanout.dm_recipients(conn, big, big_guilds),
             repeats=3,
         )
 
@@ -648,8 +656,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await golive(timings, conn, "medium", 50, polling=False)
         await golive(timings, conn, "big", 1, polling=True)
         await pages_and_jobs(timings, conn, sizes)
-        big_guilds = [t.guild_id for t in await fanout.guilds_tracking(conn, sid(1))]
-    await generic_plans(timings, url, sid(1), big_guilds)
+    await reused_connection(timings, url, sizes)
     out["load_1min_before"] = round(load_before, 2)
     out["load_1min_after"] = round(os.getloadavg()[0], 2)
     out["queries"] = timings.results
