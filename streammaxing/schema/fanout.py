@@ -151,7 +151,10 @@ class DmRecipient:
 # DM recipients: members subscribed to personal alerts in a guild that announces this stream and
 # allows DMs, minus those who muted the streamer in that guild (the seed's opt-out query, as an
 # anti-join), minus users Discord refused before. One row per user (their first such guild).
+# Beyond `limit`, a sample: ordered by a hash of (user, stream), so each stream DMs different
+# members.
 _DM_RECIPIENTS = """
+SELECT r.user_id, r.guild_id FROM (
 SELECT DISTINCT ON (ds.user_id) ds.user_id, ds.guild_id
 FROM dm_subscribers ds
 JOIN guild_config gc ON gc.guild_id = ds.guild_id
@@ -167,16 +170,31 @@ WHERE ds.guild_id = ANY(%(guild_ids)s::text[])
         AND up.notifications_enabled = false
   )
 ORDER BY ds.user_id, ds.guild_id
+) AS r
+ORDER BY md5(r.user_id || %(sample_key)s), r.user_id
+LIMIT %(limit)s
 """
 
 
 async def dm_recipients(
-    conn: AsyncConnection[Any], streamer_id: UUID, guild_ids: Sequence[str]
+    conn: AsyncConnection[Any],
+    streamer_id: UUID,
+    guild_ids: Sequence[str],
+    *,
+    limit: int,
+    sample_key: str,
 ) -> list[DmRecipient]:
+    """Who gets a DM; when more than `limit` qualify, `limit` of them, a pseudo-random sample
+    that differs with `sample_key` (the stream id)."""
     async with conn.cursor(row_factory=class_row(DmRecipient)) as cur:
         await cur.execute(
             _DM_RECIPIENTS,
-            {"guild_ids": list(guild_ids), "streamer_id": streamer_id},
+            {
+                "guild_ids": list(guild_ids),
+                "streamer_id": streamer_id,
+                "limit": limit,
+                "sample_key": sample_key,
+            },
             prepare=False,
         )
         return await cur.fetchall()
