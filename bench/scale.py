@@ -18,7 +18,9 @@ the big streamer's skewed queries on a connection that first served a dozen smal
 (where a prepared statement's generic plan would show).
 
 Statements slower than `--explain-ms` have their EXPLAIN (ANALYZE, BUFFERS) printed to stderr.
-Prints ONE JSON line: per query, the median ms over `--repeats` and the rows returned.
+Prints ONE JSON line: per query, the median wall ms (3-5 repeats; 1 for statements that claim
+or delete), the medians of this process's and the Postgres backend's CPU ms, and the rows
+returned.
 
     createdb -h 127.0.0.1 -U postgres scale_bench
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/scale_bench \\
