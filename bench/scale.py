@@ -13,12 +13,14 @@ streamer's previous stream.
 
 The go-live of the big streamer runs as the fan-out does (claim, render, fill, DM recipients,
 DM claim), then the delivery lanes' polling queries run against its pending rows, first on the
-statistics from before the claim (`*_stale`), then after an ANALYZE. `generic_*` entries time a
-skewed query on a connection whose session forces generic plans (what a reused prepared
-statement gets), to show whether the query is protected from them.
+statistics from before the claim (`*_stale`), then after an ANALYZE. `reused.*` entries time
+the big streamer's skewed queries on a connection that first served a dozen small go-lives
+(where a prepared statement's generic plan would show).
 
 Statements slower than `--explain-ms` have their EXPLAIN (ANALYZE, BUFFERS) printed to stderr.
-Prints ONE JSON line: per query, the median ms over `--repeats` and the rows returned.
+Prints ONE JSON line: per query, the median wall ms (3-5 repeats; 1 for statements that claim
+or delete), the medians of this process's and the Postgres backend's CPU ms, and the rows
+returned.
 
     createdb -h 127.0.0.1 -U postgres scale_bench
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/scale_bench \\
@@ -31,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import inspect
 import json
 import os
 import sys
@@ -68,6 +71,9 @@ except ImportError:  # the tree before rendering once per distinct message: meas
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/scale_bench"
 RETENTION_DAYS = 30
+#: The DM recipients asked for: every one (the fan-out asks for its per-stream cap), so the
+#: query and the DM claim are timed at full size.
+DM_LIMIT = 10_000_000
 
 
 # --- seed -----------------------------------------------------------------------------------
@@ -380,6 +386,18 @@ SAMPLE_INFO = StreamInfo(
 )
 
 
+_CAPPED = "limit" in inspect.signature(fanout.dm_recipients).parameters
+
+
+async def dm_recipients(
+    conn: AsyncConnection[Any], streamer_id: UUID, guild_ids: list[str], limit: int, key: str
+) -> list[fanout.DmRecipient]:
+    """`fanout.dm_recipients`, on the tree before the per-stream cap too (for "before")."""
+    if _CAPPED:
+        return await fanout.dm_recipients(conn, streamer_id, guild_ids, limit=limit, sample_key=key)
+    return await fanout.dm_recipients(conn, streamer_id, guild_ids)  # type: ignore[call-arg]
+
+
 def sid(i: int) -> UUID:
     """Streamer i's id, as the seed made it."""
     return UUID(hashlib.md5(f"s{i}".encode(), usedforsecurity=False).hexdigest())
@@ -474,9 +492,17 @@ async def golive(
             timings,
             conn,
             f"{label}.dm_recipients",
-            lambda: fanout.dm_recipients(conn, streamer_id, guild_ids),
+            lambda: dm_recipients(conn, streamer_id, guild_ids, DM_LIMIT, event_id),
             repeats=3,
         )
+        if _CAPPED:
+            await measure(
+                timings,
+                conn,
+                f"{label}.dm_recipients_capped_1000",
+                lambda: dm_recipients(conn, streamer_id, guild_ids, 1000, event_id),
+                repeats=3,
+            )
         dm_payload = render_announcement(
             DEFAULT_TEMPLATE, SAMPLE_INFO, mention_role_id=None, cache_buster=event_id
         )
@@ -564,24 +590,32 @@ async def delivery_polling(
         )
 
 
-async def generic_plans(timings: Timings, url: str, big: UUID, guild_ids: list[str]) -> None:
-    """The skewed queries on a session that forces generic plans for prepared statements."""
+async def reused_connection(timings: Timings, url: str, sizes: Sizes) -> None:
+    """The skewed queries for the big streamer on a connection that first served a dozen small
+    go-lives, as a worker's pooled connection does: psycopg prepares a statement on its 5th
+    use, and after 5 custom plans Postgres may keep a generic plan built for small streamers."""
     async with await AsyncConnection.connect(
-        url, autocommit=True, prepare_threshold=0, cursor_factory=RecordingCursor
+        url, autocommit=True, cursor_factory=RecordingCursor
     ) as conn:
-        await conn.execute("SET plan_cache_mode = force_generic_plan")
-        await measure(
+        for n in range(12):
+            small = sid(sizes.streamers // 2 + n)
+            small_guilds = [t.guild_id for t in await fanout.guilds_tracking(conn, small)]
+            await dm_recipients(conn, small, small_guilds, DM_LIMIT, "s")
+        del RecordingCursor.log[:]
+        big = sid(1)
+        targets = await measure(
             timings,
             conn,
-            "generic.big.guilds_tracking",
+            "reused.big.guilds_tracking",
             lambda: fanout.guilds_tracking(conn, big),
             repeats=3,
         )
+        big_guilds = [t.guild_id for t in targets]
         await measure(
             timings,
             conn,
-            "generic.big.dm_recipients",
-            lambda: fanout.dm_recipients(conn, big, guild_ids),
+            "reused.big.dm_recipients",
+            lambda: dm_recipients(conn, big, big_guilds, DM_LIMIT, "s"),
             repeats=3,
         )
 
@@ -648,8 +682,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await golive(timings, conn, "medium", 50, polling=False)
         await golive(timings, conn, "big", 1, polling=True)
         await pages_and_jobs(timings, conn, sizes)
-        big_guilds = [t.guild_id for t in await fanout.guilds_tracking(conn, sid(1))]
-    await generic_plans(timings, url, sid(1), big_guilds)
+    await reused_connection(timings, url, sizes)
     out["load_1min_before"] = round(load_before, 2)
     out["load_1min_after"] = round(os.getloadavg()[0], 2)
     out["queries"] = timings.results

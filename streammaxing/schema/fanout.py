@@ -14,8 +14,9 @@ from psycopg.types.json import Jsonb
 
 # The statements below run with `prepare=False`: never as a server-side prepared statement, so
 # always planned for their actual parameters. Their row counts range from 1 to 100,000 by
-# streamer, and the generic plan a reused prepared statement switches to was measured 4-10x
-# slower for the largest (bench/scale.py, `generic.*`); planning costs about a millisecond.
+# streamer, and the generic plan a reused prepared statement can switch to after serving small
+# streamers was measured 3x slower for the largest (`dm_recipients` over 10,000 guilds: 610 ms
+# against 210 ms of server CPU, bench/scale.py); planning costs about a millisecond.
 
 
 @dataclass(frozen=True)
@@ -100,13 +101,14 @@ async def claim_announcements(
     return [int(row[0]) for row in await cur.fetchall()]
 
 
-# The distinct payloads travel as one jsonb array, and each guild as (guild id, 1-based index
-# into it): a 100,000-guild fan-out sends a few distinct payloads and 100,000 short pairs
-# instead of 100,000 rendered payloads (80 MB as one jsonb object).
+# The distinct payloads travel as one jsonb array, and each guild as (guild id, index into it):
+# a 100,000-guild fan-out sends its distinct payloads once and 100,000 short pairs instead of
+# every guild's rendered payload (80 MB as one jsonb object). `->` picks an array element by
+# position without scanning the array (a join with jsonb_array_elements was planned as a nested
+# loop: 9,800 rows × 2,000 payloads took 6.8 s of server CPU).
 _FILL_PAYLOADS = """
-UPDATE notification_log n SET payload = p.payload
+UPDATE notification_log n SET payload = %(payloads)s::jsonb -> t.k
 FROM unnest(%(guild_ids)s::text[], %(indexes)s::int[]) AS t(guild_id, k)
-JOIN jsonb_array_elements(%(payloads)s::jsonb) WITH ORDINALITY AS p(payload, k) ON p.k = t.k
 WHERE n.event_id = %(event_id)s AND n.guild_id = t.guild_id
   AND n.status = 'pending' AND n.payload IS NULL
 RETURNING n.shard
@@ -133,7 +135,7 @@ async def fill_announcement_payloads(
             "event_id": event_id,
             "payloads": Jsonb(list(payloads)),
             "guild_ids": list(payload_of),
-            "indexes": [k + 1 for k in payload_of.values()],
+            "indexes": list(payload_of.values()),
         },
         prepare=False,
     )
@@ -149,7 +151,10 @@ class DmRecipient:
 # DM recipients: members subscribed to personal alerts in a guild that announces this stream and
 # allows DMs, minus those who muted the streamer in that guild (the seed's opt-out query, as an
 # anti-join), minus users Discord refused before. One row per user (their first such guild).
+# Beyond `limit`, a sample: ordered by a hash of (user, stream), so each stream DMs different
+# members.
 _DM_RECIPIENTS = """
+SELECT r.user_id, r.guild_id FROM (
 SELECT DISTINCT ON (ds.user_id) ds.user_id, ds.guild_id
 FROM dm_subscribers ds
 JOIN guild_config gc ON gc.guild_id = ds.guild_id
@@ -165,16 +170,31 @@ WHERE ds.guild_id = ANY(%(guild_ids)s::text[])
         AND up.notifications_enabled = false
   )
 ORDER BY ds.user_id, ds.guild_id
+) AS r
+ORDER BY md5(r.user_id || %(sample_key)s), r.user_id
+LIMIT %(limit)s
 """
 
 
 async def dm_recipients(
-    conn: AsyncConnection[Any], streamer_id: UUID, guild_ids: Sequence[str]
+    conn: AsyncConnection[Any],
+    streamer_id: UUID,
+    guild_ids: Sequence[str],
+    *,
+    limit: int,
+    sample_key: str,
 ) -> list[DmRecipient]:
+    """Who gets a DM; when more than `limit` qualify, `limit` of them, a pseudo-random sample
+    that differs with `sample_key` (the stream id)."""
     async with conn.cursor(row_factory=class_row(DmRecipient)) as cur:
         await cur.execute(
             _DM_RECIPIENTS,
-            {"guild_ids": list(guild_ids), "streamer_id": streamer_id},
+            {
+                "guild_ids": list(guild_ids),
+                "streamer_id": streamer_id,
+                "limit": limit,
+                "sample_key": sample_key,
+            },
             prepare=False,
         )
         return await cur.fetchall()
