@@ -200,6 +200,7 @@ def dashboard(
     ``listen`` is the ingest's own URL, the public URL when PUBLIC_URL is not set."""
     from streammaxing.crypto import TokenBox
     from streammaxing.discord.client import DiscordClient, build_http_client
+    from streammaxing.linking.routes import dashboard_start
     from streammaxing.web.app import dashboard_routes
     from streammaxing.web.config import DiscordOAuth, WebConfig
     from streammaxing.web.deps import WebDeps, build_templates
@@ -224,7 +225,7 @@ def dashboard(
         templates=build_templates(),
         bot=bot,
         box=TokenBox(settings.token_encryption_keys) if settings.token_encryption_keys else None,
-        linking=linking,
+        start_twitch_link=None if linking is None else dashboard_start(linking),
     )
     return dashboard_routes(deps), ([bot.aclose] if bot is not None else [])
 

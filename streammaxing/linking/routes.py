@@ -4,8 +4,8 @@
   (or why the invite can no longer be used).
 - ``GET /auth/twitch/login[?invite=TOKEN]``: a fresh single-use ``state`` stored server-side,
   bound to this browser by an HttpOnly SameSite=Lax cookie, then 302 to Twitch's consent page.
-  The dashboard starts the same way for a signed-in Discord user (`start_authorization` with
-  their id, from its own CSRF-checked POST), and the callback records that user as the linker.
+  The dashboard starts the same way for a signed-in Discord user (`dashboard_start`, called
+  with their id from its own CSRF-checked POST), and the callback records them as the linker.
 - ``GET /auth/twitch/callback``: the state is consumed first (whatever follows); then Twitch's
   ``error`` or the code exchange, the token's user from Helix, the tokens sealed with the
   configured keys, and the link stored (and the streamer tracked through a usable invite).
@@ -17,6 +17,7 @@ Twitch sends a ``redirect_mismatch`` error to the first registered redirect URI 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlencode
@@ -175,6 +176,18 @@ async def start_authorization(
         samesite="lax",
     )
     return response
+
+
+def dashboard_start(linking: Linking) -> Callable[[Request, str], Awaitable[Response]]:
+    """What the dashboard's CSRF-checked "Link with Twitch" form calls with the signed-in
+    Discord user's id: a 303 to Twitch's consent page, that user recorded as the linker."""
+
+    async def start(request: Request, discord_user_id: str) -> Response:
+        return await start_authorization(
+            linking, request, invite=None, discord_user_id=discord_user_id, status_code=303
+        )
+
+    return start
 
 
 def _start_again(pages: Pages, why: str) -> Response:

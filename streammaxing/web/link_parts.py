@@ -92,6 +92,6 @@ async def revoke_invite(deps: WebDeps, actor: Actor, guild_id: str, form: Form) 
 async def me_link_parts(deps: WebDeps, actor: Actor, user_id: str) -> dict[str, Any]:
     """/me's Twitch part: the accounts the user linked and whether linking is configured."""
     return {
-        "twitch_linking": deps.linking is not None,
+        "twitch_linking": deps.start_twitch_link is not None,
         "twitch_links": await links.user_links(deps.services, actor, user_id),
     }

@@ -15,7 +15,6 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from streammaxing.linking.routes import start_authorization
 from streammaxing.manage import guilds, links, members, streamers
 from streammaxing.manage.actor import Actor
 from streammaxing.manage.errors import (
@@ -377,11 +376,9 @@ async def twitch_link(request: Request) -> Response:
         return problem(deps, request, who, 403, "Forbidden", "The form token is missing or old.")
     if session.user_id is None:
         return problem(deps, request, who, 403, "Not allowed", "Sign in with Discord to link.")
-    if deps.linking is None:
+    if deps.start_twitch_link is None:
         return problem(deps, request, who, 404, "Not found", "Twitch linking is not set up.")
-    return await start_authorization(
-        deps.linking, request, invite=None, discord_user_id=session.user_id, status_code=303
-    )
+    return await deps.start_twitch_link(request, session.user_id)
 
 
 async def twitch_unlink(request: Request) -> Response:

@@ -26,7 +26,7 @@ from streammaxing.discord.client import DiscordClient, build_http_client
 from streammaxing.ingest.app import create_app
 from streammaxing.ingest.enqueue import GroupCommitter
 from streammaxing.ingest.state import IngestState
-from streammaxing.linking.routes import Linking, linking_routes
+from streammaxing.linking.routes import Linking, dashboard_start, linking_routes
 from streammaxing.manage.services import ManageServices
 from streammaxing.metrics import Metrics
 from streammaxing.twitch.client import HelixClient
@@ -142,7 +142,7 @@ async def running_site(
         templates=build_templates(),
         bot=bot,
         box=TokenBox([KEY]),
-        linking=linking,
+        start_twitch_link=None if linking is None else dashboard_start(linking),
     )
     state.on_shutdown.append(bot.aclose)
     routes = dashboard_routes(deps)
