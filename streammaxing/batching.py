@@ -6,6 +6,11 @@ time: the first caller starts it, and whatever arrives while a flush is in fligh
 next, together — so a lone caller pays one round trip as before, and a crowd pays one round
 trip per crowd instead of one per caller.
 
+With `linger`, a flush starts no sooner than `linger` after the previous one started: a lone
+caller after a quiet spell is flushed at once, while callers arriving a little apart (each after
+its own round trip or request) share the next flush, at most 1/linger flushes per second
+whatever the number of callers.
+
 A flush that raises fails every item of its batch with that exception. A caller cancelled while
 its item is in a batch does not stop the batch; its result is handed to `on_orphan` (for
 instance, to give back a reservation nobody will use).
@@ -33,9 +38,12 @@ class MicroBatcher(Generic[T, R]):
         *,
         max_batch: int = 128,
         on_orphan: Callable[[T, R], None] | None = None,
+        linger: float = 0.0,
     ) -> None:
-        if max_batch < 1:
-            raise ValueError("max_batch must be >= 1")
+        if max_batch < 1 or linger < 0:
+            raise ValueError("max_batch must be >= 1 and linger >= 0")
+        self._linger = linger
+        self._last_start = float("-inf")
         self._flush = flush
         self._max_batch = max_batch
         self._on_orphan = on_orphan
@@ -56,6 +64,11 @@ class MicroBatcher(Generic[T, R]):
         # `submit` always starts a new drain.
         try:
             while self._waiting:
+                loop = asyncio.get_running_loop()
+                pause = self._last_start + self._linger - loop.time()
+                if pause > 0:
+                    await asyncio.sleep(pause)
+                self._last_start = loop.time()
                 batch = self._waiting[: self._max_batch]
                 del self._waiting[: self._max_batch]
                 await self._run(batch)

@@ -56,6 +56,7 @@ from psycopg_pool import AsyncConnectionPool
 from streammaxing.batching import MicroBatcher
 from streammaxing.discord.errors import is_invalid_request
 from streammaxing.discord.ratelimit_headers import SCOPE_GLOBAL, SCOPE_SHARED, RateLimitInfo
+from streammaxing.discord.slot_queue import SlotQueue
 from streammaxing.schema import ratelimits
 from streammaxing.schema.ratelimits import (
     AcquireOutcome,
@@ -83,6 +84,18 @@ IN_FLIGHT_POLL_SECONDS = 0.05
 #: round trip serve a crowd of callers (at 50 req/s, the next dozen slots) without anyone
 #: polling the lane's row for each slot.
 GRANT_HORIZON_SECONDS = 0.25
+#: How far ahead a lane slot may be handed out to an urgent request. Requests that are not
+#: urgent keep the lane's next slot within GRANT_HORIZON_SECONDS of now, so an urgent one is
+#: granted the slot after theirs at once, ahead of every non-urgent caller still waiting; the
+#: lane's pace is the same, so a big fan-out still uses the whole budget when nothing is urgent.
+URGENT_GRANT_HORIZON_SECONDS = 2.0
+#: Responses are recorded at most this often per process (`MicroBatcher`'s linger). Senders
+#: answer a little apart (each after its own request): recorded as they come, each round trip
+#: held a response or two; 4 per second and process hold a few each at 50 requests/s.
+RECORD_LINGER_SECONDS = 0.25
+#: How many waiting callers of a process (besides the urgent ones) one round trip asks slots
+#: for: a little more than the lane's slots within GRANT_HORIZON_SECONDS (12 at 48.5/s).
+MAX_ASK = 16
 #: Runs of one batch of responses when Postgres picks it as a deadlock victim.
 RECORD_DEADLOCK_ATTEMPTS = 3
 
@@ -198,30 +211,47 @@ class DiscordLimiter:
         self._in_flight_ttl = in_flight_ttl
         self._sleep = sleep
         self._clock = clock
-        # The callers of this process that want a slot at the same time ask for it together.
-        self._acquirers = {
-            lane: MicroBatcher[AcquireRequest, AcquireOutcome](
-                partial(self._acquire_batch, lane), on_orphan=self._give_back
+        # The callers of this process that want a slot wait in one queue per lane, asked for
+        # a few at a time.
+        self._slot_queues = {
+            lane: SlotQueue(
+                partial(self._acquire_batch, lane),
+                give_back=self._give_back,
+                sleep=sleep,
+                clock=clock,
+                max_ask=MAX_ASK,
             )
             for lane in Lane
         }
-        self._recorder = MicroBatcher[RecordedResponse, str | None](self._record_batch)
+        self._recorder = MicroBatcher[RecordedResponse, str | None](
+            self._record_batch, linger=RECORD_LINGER_SECONDS
+        )
         self._releases: set[asyncio.Task[None]] = set()
 
     async def acquire(
-        self, lane: Lane, route_key: str, major: str, *, max_wait: float = 30.0
+        self,
+        lane: Lane,
+        route_key: str,
+        major: str,
+        *,
+        max_wait: float = 30.0,
+        urgent: bool = False,
     ) -> None:
         """Wait for a slot of `lane` and of the bucket of `route_key` + `major`, then take both.
 
         `major` is the route's top-level id (channel, guild or webhook), "" when it has none.
         Raises `LimiterHalted` while sending is halted and `WaitTooLong` when the slot would
         come later than `max_wait` seconds from now. Call `record` once the request is done.
+        An `urgent` request may take a lane slot further ahead (URGENT_GRANT_HORIZON_SECONDS),
+        so it goes before the waiting requests that are not.
         """
         deadline = self._clock() + max_wait
-        acquirer = self._acquirers[lane]
+        slots = self._slot_queues[lane]
+        reach = URGENT_GRANT_HORIZON_SECONDS if urgent else GRANT_HORIZON_SECONDS
         while True:
-            horizon = min(GRANT_HORIZON_SECONDS, max(deadline - self._clock(), 0.0))
-            outcome = await acquirer.submit(AcquireRequest(route_key, major, horizon))
+            outcome = await slots.ask(
+                route_key, major, reach=reach, deadline=deadline, urgent=urgent
+            )
             if outcome.halt_reason is not None:
                 raise LimiterHalted(outcome.halt_reason, outcome.halted_until)
             if outcome.granted:

@@ -84,6 +84,7 @@ class LiveDiscordPort:
                     create_message_route(a.channel_id),
                     max_wait,
                     partial(self._client.create_message, a.channel_id, a.payload, nonce=a.nonce),
+                    urgent=a.urgent,
                 )
                 for a in announcements
             )
@@ -127,11 +128,19 @@ class LiveDiscordPort:
         await self._client.aclose()
 
     async def _exchange(
-        self, lane: Lane, route: Route, max_wait: float, send: Callable[[], Awaitable[T]]
+        self,
+        lane: Lane,
+        route: Route,
+        max_wait: float,
+        send: Callable[[], Awaitable[T]],
+        *,
+        urgent: bool = False,
     ) -> _Exchange[T]:
         """Take the limiter slot for `route`, then send at once (so it goes out at its slot)."""
         try:
-            await self._limiter.acquire(lane, route.key, route.major_id or "", max_wait=max_wait)
+            await self._limiter.acquire(
+                lane, route.key, route.major_id or "", max_wait=max_wait, urgent=urgent
+            )
         except (WaitTooLong, LimiterHalted) as refusal:
             return _Exchange(route, refusal)
         try:

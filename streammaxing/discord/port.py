@@ -26,12 +26,17 @@ from streammaxing.discord.limiter import LimiterHalted, WaitTooLong
 
 @dataclass(frozen=True, slots=True)
 class Announcement:
-    """A go-live message for one guild's channel; `nonce` is the same on every retry."""
+    """A go-live message for one guild's channel; `nonce` is the same on every retry.
+
+    `urgent`: served before the requests that are not (a small fan-out's message, sent while a
+    big one's backlog drains).
+    """
 
     guild_id: str
     channel_id: str
     payload: Mapping[str, Any]
     nonce: str
+    urgent: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,6 +73,8 @@ _ERASE = (
     "UPDATE guild_streamers SET added_by = NULL WHERE added_by = %(user_id)s",
     "UPDATE guilds SET owner_id = NULL WHERE owner_id = %(user_id)s",
     "UPDATE streamer_invites SET created_by = NULL WHERE created_by = %(user_id)s",
+    "UPDATE streamers SET linked_by = NULL WHERE linked_by = %(user_id)s",
+    "DELETE FROM twitch_oauth_states WHERE discord_user_id = %(user_id)s",
     "DELETE FROM dm_log WHERE user_id = %(user_id)s",
 )
 

@@ -25,18 +25,40 @@ class PendingAnnouncement:
     first_attempt_at: datetime | None
     due: bool
     abandoned: bool
+    # Round-robin turn between the shard's streams: the row's place among its stream's pending
+    # rows in the shard, raised to the turn of any earlier row of its channel (channel order).
+    turn: int
+    # Pending rows of the row's stream in the shard: a small fan-out's rows are few.
+    stream_rows: int
 
 
-# In acceptance order (the ingest's number; rows without one, from the catch-up poll, after),
-# then oldest stream first, so announcements reach each channel in go-live order.
+# Round-robin between streams: row k of every stream before row k+1 of any, so a small go-live
+# is not queued behind a big one's backlog. A channel's rows keep go-live order (acceptance
+# order, the ingest's number; rows without one, from the catch-up poll, after; then oldest stream
+# first): a row's turn is never before the turn of an earlier row of its channel, and ties go in
+# go-live order, so any prefix of this order holds every earlier row of each of its channels.
 _PENDING_ANNOUNCEMENTS = """
 SELECT id, guild_id, streamer_id, event_id, channel_id, payload, attempts, stream_started_at,
-       first_attempt_at,
-       (payload IS NOT NULL AND (next_attempt_at IS NULL OR next_attempt_at <= now())) AS due,
-       (payload IS NULL AND sent_at < now() - make_interval(secs => %s)) AS abandoned
-FROM notification_log
-WHERE status = 'pending' AND shard = %s
-ORDER BY accepted_seq, stream_started_at, id
+       first_attempt_at, due, abandoned, turn, stream_rows
+FROM (
+    SELECT *, max(stream_turn) OVER (
+               PARTITION BY channel_id ORDER BY accepted_seq, stream_started_at, id
+           ) AS turn
+    FROM (
+        SELECT id, guild_id, streamer_id, event_id, channel_id, payload, attempts,
+               stream_started_at, first_attempt_at, accepted_seq,
+               (payload IS NOT NULL AND (next_attempt_at IS NULL OR next_attempt_at <= now()))
+                   AS due,
+               (payload IS NULL AND sent_at < now() - make_interval(secs => %s)) AS abandoned,
+               (row_number() OVER (
+                    PARTITION BY event_id ORDER BY accepted_seq, stream_started_at, id
+               ))::int - 1 AS stream_turn,
+               (count(*) OVER (PARTITION BY event_id))::int AS stream_rows
+        FROM notification_log
+        WHERE status = 'pending' AND shard = %s
+    ) AS pending
+) AS ranked
+ORDER BY turn, accepted_seq, stream_started_at, id
 LIMIT %s
 """
 
@@ -199,6 +221,29 @@ async def pending_dms(conn: AsyncConnection[Any], limit: int) -> list[PendingDm]
         return await cur.fetchall()
 
 
+# Oldest first, a bounded batch per statement; rows the DM lane is marking are left alone.
+_EXPIRE_STALE_DMS = """
+WITH stale AS (
+    SELECT id FROM dm_log
+    WHERE status = 'pending' AND sent_at < now() - make_interval(secs => %(max_age)s)
+    ORDER BY sent_at, id
+    LIMIT %(batch)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE dm_log d SET status = 'failed', failure_reason = 'stale', next_attempt_at = NULL
+FROM stale WHERE d.id = stale.id
+"""
+
+
+async def expire_stale_dms(
+    conn: AsyncConnection[Any], *, max_age_seconds: float, batch: int
+) -> int:
+    """Fail up to `batch` pending DMs claimed more than `max_age_seconds` ago (reason 'stale');
+    returns how many."""
+    cur = await conn.execute(_EXPIRE_STALE_DMS, {"max_age": max_age_seconds, "batch": batch})
+    return cur.rowcount
+
+
 _CACHE_DM_CHANNEL = "UPDATE users SET dm_channel_id = %s WHERE user_id = %s"
 
 
@@ -249,7 +294,16 @@ async def disable_user_dms(conn: AsyncConnection[Any], user_id: str, reason: str
     await conn.execute(_DISABLE_USER_DMS, (reason, user_id))
 
 
-_NEXT_DM_DUE = "SELECT min(COALESCE(next_attempt_at, now())) FROM dm_log WHERE status = 'pending'"
+# min(COALESCE(next_attempt_at, now())) over pending rows, as two probes of
+# idx_dm_log_pending_due instead of a read of every pending row (358,000 after one big go-live).
+_NEXT_DM_DUE = """
+SELECT least(
+    (SELECT min(next_attempt_at) FROM dm_log WHERE status = 'pending'),
+    (SELECT now() WHERE EXISTS (
+        SELECT 1 FROM dm_log WHERE status = 'pending' AND next_attempt_at IS NULL
+    ))
+)
+"""
 
 
 async def next_dm_due(conn: AsyncConnection[Any]) -> datetime | None:
@@ -258,8 +312,20 @@ async def next_dm_due(conn: AsyncConnection[Any]) -> datetime | None:
     return row[0] if row else None
 
 
+# DISTINCT shard over pending rows, as a loose scan of idx_notification_log_pending: one index
+# probe per shard with work instead of a read of every pending row.
 _SHARDS_WITH_WORK = """
-SELECT DISTINCT shard FROM notification_log WHERE status = 'pending' ORDER BY shard
+WITH RECURSIVE s(shard) AS (
+    (SELECT shard FROM notification_log WHERE status = 'pending' ORDER BY shard LIMIT 1)
+    UNION ALL
+    SELECT (
+        SELECT n.shard FROM notification_log n
+        WHERE n.status = 'pending' AND n.shard > s.shard
+        ORDER BY n.shard LIMIT 1
+    )
+    FROM s WHERE s.shard IS NOT NULL
+)
+SELECT shard FROM s WHERE shard IS NOT NULL ORDER BY shard
 """
 _ANY_DM_PENDING = "SELECT EXISTS (SELECT 1 FROM dm_log WHERE status = 'pending')"
 

@@ -17,6 +17,7 @@ from streammaxing.web.config import WebConfig
 from streammaxing.web.picker_cache import PickerCache
 
 if TYPE_CHECKING:
+    from streammaxing.linking.routes import Linking
     from streammaxing.web.pickers import Pickers
 
 HERE = Path(__file__).parent
@@ -26,8 +27,10 @@ HERE = Path(__file__).parent
 class WebDeps:
     """``bot`` reads guilds, channels and roles with the bot token (None without one);
     ``box`` seals users' OAuth tokens (None without TOKEN_ENCRYPTION_KEYS: tokens are then
-    not kept, and a stale guild list asks the user to sign in again). ``pickers`` remembers
-    each guild's channel and role pickers for a few seconds (`streammaxing.web.picker_cache`)."""
+    not kept, and a stale guild list asks the user to sign in again); ``linking`` lets a
+    signed-in user link their Twitch account from /me (None without Twitch credentials).
+    ``pickers`` remembers each guild's channel and role pickers for a few seconds
+    (`streammaxing.web.picker_cache`)."""
 
     services: ManageServices
     config: WebConfig
@@ -35,6 +38,7 @@ class WebDeps:
     bot: DiscordClient | None = None
     box: TokenBox | None = None
     bot_user: BotUser = field(default_factory=BotUser)
+    linking: Linking | None = None
     pickers: PickerCache[Pickers] = field(default_factory=PickerCache)
 
 

@@ -12,6 +12,7 @@ from streammaxing.manage.actor import Actor
 from streammaxing.manage.guild_page import guild_page
 from streammaxing.manage.rules import may_manage
 from streammaxing.web.deps import WebDeps
+from streammaxing.web.link_parts import guild_link_parts
 from streammaxing.web.paging import PAGE_SIZE, Paged
 from streammaxing.web.pickers import Pickers, guild_pickers
 
@@ -63,7 +64,7 @@ async def guild_context(
     form was about. ``refresh`` reads the pickers from Discord anew."""
     manage = may_manage(actor, guild_id)
     wanted = (values or {}).get("streamer")
-    data, pickers = await asyncio.gather(
+    data, pickers, linking = await asyncio.gather(
         guild_page(
             deps.services,
             actor,
@@ -73,18 +74,22 @@ async def guild_context(
             holding=wanted if isinstance(wanted, str) and wanted else None,
         ),
         guild_pickers(deps, guild_id, refresh=refresh) if manage else _no_pickers(),
+        guild_link_parts(deps, actor, guild_id),
         return_exceptions=True,
     )
     if isinstance(data, BaseException):
         raise data
     if isinstance(pickers, BaseException):
         raise pickers
+    if isinstance(linking, BaseException):
+        raise linking
     shown = Paged(data.streamers, data.page, data.pages, data.guild.streamer_count)
     context: dict[str, Any] = {"guild": data.guild, "streamers": shown, "manage": False}
     if not data.manage:
         return context
     config = data.config
     template = config.message_template if config else None
+    context |= linking
     return context | {
         "manage": True,
         "config": config,

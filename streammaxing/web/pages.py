@@ -15,7 +15,8 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from streammaxing.manage import guilds, members, streamers
+from streammaxing.linking.routes import start_authorization
+from streammaxing.manage import guilds, links, members, streamers
 from streammaxing.manage.actor import Actor
 from streammaxing.manage.errors import (
     Conflict,
@@ -42,6 +43,7 @@ from streammaxing.web.account import SignInAgain, actor_for, listed_guilds
 from streammaxing.web.deps import WebDeps, deps_of
 from streammaxing.web.forms import Form, read_form
 from streammaxing.web.guild_view import guild_context
+from streammaxing.web.link_parts import create_invite, me_link_parts, revoke_invite
 from streammaxing.web.paging import PAGE_SIZE, Paged, page_number
 from streammaxing.web.render import Viewer, page, problem, viewer
 
@@ -224,6 +226,8 @@ GUILD_FORMS: dict[str, FormAction] = {
     "streamer-toggle": _toggle_streamer,
     "streamer-message": _custom_message,
     "streamer-remove": _remove_streamer,
+    "invite-create": create_invite,
+    "invite-revoke": revoke_invite,
 }
 
 
@@ -321,7 +325,8 @@ async def me_page(request: Request) -> Response:
         {"guild": g, "streamers": Paged(g.streamers, g.page, g.pages, g.total)}
         for g in overview.guilds
     ]
-    return page(deps, request, "me.html", who, {"overview": overview, "shown": shown})
+    twitch = await me_link_parts(deps, actor, session.user_id)
+    return page(deps, request, "me.html", who, {"overview": overview, "shown": shown} | twitch)
 
 
 async def me_form(request: Request) -> Response:
@@ -356,6 +361,47 @@ async def me_form(request: Request) -> Response:
             return response
         else:
             return problem(deps, request, who, 404, "Not found", "No such form.")
+    except SignInAgain:
+        return _see_other("/login")
+    except ManageError as error:
+        return await _refused(deps, request, who, error)
+    return _see_other("/me")
+
+
+# -- /me: Twitch link ------------------------------------------------------------------------
+
+
+async def twitch_link(request: Request) -> Response:
+    """Start linking the signed-in user's Twitch account (POST with the form token)."""
+    state = await _signed_in(request)
+    if isinstance(state, Response):
+        return state
+    deps, session, who = state
+    form = await read_form(request)
+    if not sessions.csrf_ok(session, form.get(sessions.CSRF_FIELD)):
+        return problem(deps, request, who, 403, "Forbidden", "The form token is missing or old.")
+    if session.user_id is None:
+        return problem(deps, request, who, 403, "Not allowed", "Sign in with Discord to link.")
+    if deps.linking is None:
+        return problem(deps, request, who, 404, "Not found", "Twitch linking is not set up.")
+    return await start_authorization(
+        deps.linking, request, invite=None, discord_user_id=session.user_id, status_code=303
+    )
+
+
+async def twitch_unlink(request: Request) -> Response:
+    """Unlink a Twitch account: its tokens are deleted and revoked at Twitch (the user who
+    linked it, or the operator)."""
+    state = await _signed_in(request)
+    if isinstance(state, Response):
+        return state
+    deps, session, who = state
+    form = await read_form(request)
+    if not sessions.csrf_ok(session, form.get(sessions.CSRF_FIELD)):
+        return problem(deps, request, who, 403, "Forbidden", "The form token is missing or old.")
+    try:
+        actor = await actor_for(deps, session, for_write=True)
+        await links.unlink_streamer(deps.services, actor, str(form.get("streamer") or ""))
     except SignInAgain:
         return _see_other("/login")
     except ManageError as error:

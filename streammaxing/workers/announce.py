@@ -9,17 +9,26 @@ message it already created.
 This module is the scheduler: which rows go out together, in which order, for how long, and when
 the shard's job runs again. What each answer means for its row is `announce_settlement`'s job.
 
-Rows go out in waves: the next row of each of up to WAVE_SIZE channels at once, so the wave's
-limiter slots, its responses and its sent marks each cost one round trip for the whole wave.
-A channel's next row waits for the wave that holds its previous one.
+Each channel's rows go out one after the other, in order; up to LANES channels of the shard are
+in flight at once, taken in the order `pending_announcements` gives (round-robin between the
+shard's streams). Rows of a small fan-out (`URGENT_STREAM_ROWS`) are urgent: their channel is
+started at once, beside the lanes, and the limiter serves them before the rows that are not.
+While the lanes are busy, a go-live fanned out into the shard meanwhile wakes the job
+(`fresh_shards`), which reads the shard's pending rows again: the new rows do not wait for
+the backlog ahead of them. Concurrent
+requests of the process share their limiter round trips, and their sent marks are written
+together (`announce_settlement`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
 
 import structlog
 
@@ -32,25 +41,23 @@ from streammaxing.schema.outbox import (
 )
 from streammaxing.workers.announce_settlement import HALT_RECHECK_SECONDS, AnnouncementSettlement
 from streammaxing.workers.delivery import DeliveryReport, Outcome, nonce_for
+from streammaxing.workers.fresh_shards import fresh_shards
 from streammaxing.workers.queueing import schedule_announcement_follow_up
 
 log = structlog.get_logger(__name__)
 
 BATCH = 500
-# Channels of one shard delivered together, one row each per wave. Each wave takes its limiter
-# slots in one round trip, sends its requests (each at its own slot), records their responses
-# in one round trip and marks the sent rows in one more: three round trips for up to 8
-# messages instead of three per message (bench/fanout.py). Sending is paced by the limiter, so
-# a few rows per shard keep it busy; more only wait inside `acquire` (64 channels per shard at
-# once sent ~230 of 2,000 rows through WaitTooLong and a reschedule in
-# bench/fanout_limited.py, 4 workers sharing 50 req/s; 8 send none).
-WAVE_SIZE = 8
+# Channels of one shard in flight at once. Sending is paced by the limiter, so a few per shard
+# keep it busy (64 shards); more only wait inside `acquire`, where waiting costs round trips.
+LANES = 4
+# A stream with at most this many pending rows in the shard is a small fan-out: urgent.
+URGENT_STREAM_ROWS = 2
 MAX_LIMITER_WAIT = 20.0
 JOB_BUDGET_SECONDS = 240.0
 
 
 class ShardDelivery:
-    """One `announce` job: the shard's pending rows, in waves, within the job's time budget."""
+    """One `announce` job: the shard's pending rows, channel by channel, within its time budget."""
 
     def __init__(
         self,
@@ -66,58 +73,118 @@ class ShardDelivery:
         self._deadline = clock() + budget_seconds
         self.report = DeliveryReport()
         self._settlement = AnnouncementSettlement(runtime, self.report)
+        self._waiting: deque[deque[PendingAnnouncement]] = deque()  # channels without a lane
+        self._held: set[str] = set()  # channels waiting or in flight
+        # When each channel was last let go, counted in reads begun: a read begun before that
+        # may hold rows the channel has sent since.
+        self._reads = 0
+        self._released_at: dict[str, int] = {}
+        self._settled: set[UUID] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._lanes = 0
+        self._stopping = False
 
     def _may_go_on(self) -> bool:
         return not self.report.halted and self._clock() < self._deadline
 
     async def run(self) -> DeliveryReport:
-        while self._may_go_on():
-            async with self._runtime.pool.connection() as conn:
-                rows = await pending_announcements(conn, self._shard, BATCH)
-            if not rows:
-                break
-            by_channel: dict[str, deque[PendingAnnouncement]] = {}
-            for row in rows:
-                by_channel.setdefault(row.channel_id, deque()).append(row)
-            if not await self._deliver_channels(list(by_channel.values())):
-                break
+        wake = asyncio.Event()
+        async with fresh_shards(self._runtime.pool).watch(self._shard, wake):
+            refresher = asyncio.create_task(self._refresh(wake))
+            try:
+                while self._may_go_on() and await self._read():
+                    while self._tasks:
+                        await asyncio.wait(set(self._tasks), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                self._stopping = True
+                wake.set()
+                await refresher
+                while self._tasks:  # channels the refresher started after the last wait
+                    await asyncio.wait(set(self._tasks))
         await self._schedule_follow_up()
         return self.report
 
-    async def _deliver_channels(self, channels: list[deque[PendingAnnouncement]]) -> bool:
-        """Deliver each channel's rows in order, in waves of one row from each of up to
-        WAVE_SIZE channels; a channel stops at its first row that must wait. True if any row
-        was settled."""
-        progressed = False
-        waiting = deque(channels)
-        while waiting and self._may_go_on():
-            wave: list[deque[PendingAnnouncement]] = []
-            while waiting and len(wave) < WAVE_SIZE:
-                queue = waiting.popleft()
-                while queue and queue[0].abandoned:
-                    await self._settlement.abandon(queue.popleft())
-                    progressed = True
-                if queue and queue[0].due:
-                    wave.append(queue)
-            if not wave:
-                break
-            outcomes = await self._deliver_wave([queue[0] for queue in wave])
-            for queue, outcome in zip(wave, outcomes, strict=True):
-                if outcome is Outcome.HALTED:
-                    self.report.halted = True
-                if outcome is Outcome.DONE:
-                    progressed = True
-                    queue.popleft()
-                    if queue:
-                        waiting.append(queue)
-        return progressed
+    async def _refresh(self, wake: asyncio.Event) -> None:
+        """Read the shard again each time a fresh fan-out into it is seen."""
+        while True:
+            await wake.wait()
+            wake.clear()
+            if self._stopping:
+                return
+            if self._tasks and self._may_go_on():
+                await self._read()
 
-    async def _deliver_wave(self, rows: list[PendingAnnouncement]) -> list[Outcome]:
-        """Send one row of each of several channels; one outcome per row, in order."""
-        answers = await self._runtime.port.announce(
-            [_announcement(row) for row in rows], max_wait=MAX_LIMITER_WAIT
-        )
-        return await self._settlement.settle(rows, answers)
+    async def _read(self) -> bool:
+        """Read the shard's pending rows and start the channels that can go on and are not held
+        already; True if any was started."""
+        self._reads += 1
+        began = self._reads
+        async with self._runtime.pool.connection() as conn:
+            rows = await pending_announcements(conn, self._shard, BATCH)
+        by_channel: dict[str, deque[PendingAnnouncement]] = {}
+        for row in rows:
+            channel_id = row.channel_id
+            if (
+                channel_id in self._held
+                or self._released_at.get(channel_id, 0) >= began
+                or row.id in self._settled
+            ):
+                continue
+            by_channel.setdefault(channel_id, deque()).append(row)
+        started = False
+        for channel_id, queue in by_channel.items():
+            head = queue[0]
+            if not (head.due or head.abandoned):
+                continue
+            started = True
+            self._held.add(channel_id)
+            if _urgent(head):
+                self._start(self._deliver_channel(queue))
+            else:
+                self._waiting.append(queue)
+        while self._waiting and self._lanes < LANES:
+            self._lanes += 1
+            self._start(self._lane())
+        return started
+
+    def _start(self, work: Coroutine[Any, Any, None]) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _lane(self) -> None:
+        try:
+            while self._waiting and self._may_go_on():
+                await self._deliver_channel(self._waiting.popleft())
+        finally:
+            self._lanes -= 1
+
+    async def _deliver_channel(self, queue: deque[PendingAnnouncement]) -> None:
+        """Deliver a channel's rows in order; stop at the first that must wait."""
+        channel_id = queue[0].channel_id
+        try:
+            while queue and self._may_go_on():
+                row = queue[0]
+                if row.abandoned:
+                    await self._settlement.abandon(row)
+                elif not row.due:
+                    return
+                else:
+                    outcome = await self._deliver(row)
+                    if outcome is Outcome.HALTED:
+                        self.report.halted = True
+                    if outcome is not Outcome.DONE:
+                        return
+                self._settled.add(row.id)
+                queue.popleft()
+        finally:
+            self._held.discard(channel_id)
+            self._released_at[channel_id] = self._reads
+
+    async def _deliver(self, row: PendingAnnouncement) -> Outcome:
+        answers = await self._runtime.port.announce([_announcement(row)], max_wait=MAX_LIMITER_WAIT)
+        (outcome,) = await self._settlement.settle([row], answers)
+        return outcome
 
     async def _schedule_follow_up(self) -> None:
         async with self._runtime.pool.connection() as conn:
@@ -129,6 +196,10 @@ class ShardDelivery:
         await schedule_announcement_follow_up(self._runtime.app, self._shard, due)
 
 
+def _urgent(row: PendingAnnouncement) -> bool:
+    return row.stream_rows <= URGENT_STREAM_ROWS
+
+
 def _announcement(row: PendingAnnouncement) -> Announcement:
     if row.payload is None:
         raise RuntimeError("only rendered rows are sent")
@@ -137,6 +208,7 @@ def _announcement(row: PendingAnnouncement) -> Announcement:
         channel_id=row.channel_id,
         payload=row.payload,
         nonce=nonce_for("announce", row.guild_id, row.event_id),
+        urgent=_urgent(row),
     )
 
 

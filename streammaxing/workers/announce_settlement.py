@@ -9,11 +9,17 @@ log.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+from weakref import WeakKeyDictionary
 
 import structlog
+from psycopg_pool import AsyncConnectionPool
 
+from streammaxing.batching import MicroBatcher
 from streammaxing.discord.client import SentMessage
 from streammaxing.discord.errors import DiscordError, RateLimited, status_of
 from streammaxing.discord.port import Accepted, Answer, Halted, MustWait, Refused
@@ -49,7 +55,8 @@ class AnnouncementSettlement:
     ) -> list[Outcome]:
         """Record each row's answer; one outcome per row, in order.
 
-        The accepted rows of the batch are marked sent in one statement.
+        The accepted rows are marked sent together with those the process's other deliveries
+        settle at the same time: one statement for all of them.
         """
         marks = [
             _sent_mark(row, answer.message)
@@ -57,8 +64,13 @@ class AnnouncementSettlement:
             if isinstance(answer, Accepted)
         ]
         if marks:
-            async with self._runtime.pool.connection() as conn:
-                await mark_announcements_sent(conn, marks)
+            marker = _sent_markers.get(self._runtime.pool)
+            if marker is None:
+                marker = MicroBatcher(
+                    partial(_mark_sent, self._runtime.pool), linger=MARK_LINGER_SECONDS
+                )
+                _sent_markers[self._runtime.pool] = marker
+            await asyncio.gather(*(marker.submit(mark) for mark in marks))
         return [await self._settle(row, answer) for row, answer in zip(rows, answers, strict=True)]
 
     async def abandon(self, row: PendingAnnouncement) -> None:
@@ -139,6 +151,21 @@ class AnnouncementSettlement:
         self._report.waiting += 1
         async with self._runtime.pool.connection() as conn:
             await mark_announcement_retry(conn, row.id, delay=delay, reason=reason, counts=counts)
+
+
+# Sent marks are written at most this often per process, so those of deliveries answered a
+# little apart share a statement (`MicroBatcher`'s linger).
+MARK_LINGER_SECONDS = 0.25
+# One batcher of sent marks per pool (so per process, and per test's pool).
+_sent_markers: WeakKeyDictionary[AsyncConnectionPool[Any], MicroBatcher[SentMark, bool]] = (
+    WeakKeyDictionary()
+)
+
+
+async def _mark_sent(pool: AsyncConnectionPool[Any], marks: list[SentMark]) -> list[bool]:
+    async with pool.connection() as conn:
+        changed = await mark_announcements_sent(conn, marks)
+    return [mark.log_id in changed for mark in marks]
 
 
 def _sent_mark(row: PendingAnnouncement, message: SentMessage | None) -> SentMark:

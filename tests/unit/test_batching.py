@@ -96,3 +96,21 @@ async def test_a_cancelled_callers_result_goes_to_on_orphan() -> None:
 def test_max_batch_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_batch"):
         MicroBatcher[int, int](Recorder(), max_batch=0)
+
+
+async def test_linger_gathers_callers_that_arrive_a_little_apart() -> None:
+    """Callers 5 ms apart: without linger each gets its own flush; with 100 ms, the first is
+    flushed at once and the others share the next flush."""
+
+    async def staggered(batcher: MicroBatcher[int, int]) -> list[int]:
+        async def later(n: int) -> int:
+            await asyncio.sleep(0.005 * n)
+            return await batcher.submit(n)
+
+        return list(await asyncio.gather(*(later(n) for n in range(4))))
+
+    eager, lingering = Recorder(), Recorder()
+    assert await staggered(MicroBatcher[int, int](eager)) == [0, 2, 4, 6]
+    assert await staggered(MicroBatcher[int, int](lingering, linger=0.1)) == [0, 2, 4, 6]
+    assert len(eager.batches) == 4
+    assert lingering.batches == [[0], [1, 2, 3]]
