@@ -231,16 +231,20 @@ GUILD_FORMS: dict[str, FormAction] = {
 
 
 async def guild_form(request: Request) -> Response:
-    state = await _signed_in(request)
-    if isinstance(state, Response):
-        return state
-    deps, session, who = state
+    """A guild form. The viewer's name is read only for a page shown (a refusal, an invalid
+    form): a successful post answers a redirect without it."""
+    deps = deps_of(request)
+    session = await sessions.current_session(request, deps)
+    if session is None or not (session.operator or session.user_id):
+        return _see_other("/login" if deps.config.oauth is not None else "/")
     guild_id = request.path_params["guild_id"]
     action = GUILD_FORMS.get(request.path_params["action"])
     form = await read_form(request)
     if not sessions.csrf_ok(session, form.get(sessions.CSRF_FIELD)):
+        who = await viewer(deps, session)
         return problem(deps, request, who, 403, "Forbidden", "The form token is missing or old.")
     if action is None:
+        who = await viewer(deps, session)
         return problem(deps, request, who, 404, "Not found", "No such form.")
     try:
         actor = await actor_for(deps, session, for_write=True)
@@ -249,6 +253,7 @@ async def guild_form(request: Request) -> Response:
     try:
         await action(deps, actor, guild_id, form)
     except (Invalid, UpstreamUnavailable, Conflict) as error:
+        who = await viewer(deps, session)
         errors = _issues(error.issues) if isinstance(error, Invalid) else {"form": str(error)}
         try:
             context = await guild_context(deps, actor, guild_id, dict(form))
@@ -257,7 +262,7 @@ async def guild_form(request: Request) -> Response:
         status = 422 if isinstance(error, Invalid) else 409
         return page(deps, request, "guild.html", who, context | {"errors": errors}, status=status)
     except ManageError as error:
-        return await _refused(deps, request, who, error)
+        return await _refused(deps, request, await viewer(deps, session), error)
     if action is _save_config:
         deps.pickers.forget(guild_id)  # the next view reads channels and roles anew
     return _see_other(f"/guilds/{guild_id}")
