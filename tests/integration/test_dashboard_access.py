@@ -39,6 +39,7 @@ TABLES = (
     "dm_subscribers",
     "user_preferences",
     "audit_log",
+    "streamer_invites",
 )
 ACTORS = ("operator", "manager", "member", "stranger")
 EVERYONE = frozenset(ACTORS)
@@ -80,6 +81,12 @@ DOORS = (
         (("streamer", BROADCASTER), ("custom_content", "{streamer_login} is live")),
     ),
     Door("streamer remove", f"{G}/streamer-remove", MANAGERS, (("streamer", BROADCASTER),)),
+    Door(
+        "invite create",
+        f"{G}/invite-create",
+        MANAGERS,
+        (("expires_in_hours", "24"), ("max_uses", "1")),
+    ),
     Door(
         "mute",
         "/me/mute",
