@@ -1,20 +1,23 @@
-"""Ingest throughput: signed EventSub notifications → committed jobs, against the HMAC-only floor.
+"""Ingest throughput: signed EventSub notifications → committed jobs, against a bare floor.
 
-Starts the real ingest (`bench/_ingest_server.py`: the `streammaxing ingest` command, plus a
-benchmark-only `POST /bench/hmac-only` route) as a subprocess on a real, freshly migrated
-database. This process is the load generator: it fires `--unique` signed notifications plus a
+Starts the real ingest (`bench/_ingest_server.py`: the `streammaxing ingest` command) as a
+subprocess on a real, freshly migrated database, and the floor (`bench/_bare_floor.py`: a bare
+Starlette app that reads the body, verifies the HMAC and answers 204, with no project code,
+middleware or logging) as another, both under the ingest's uvicorn options. This process is the
+load generator: it fires `--unique` signed notifications plus a
 `--duplicates` share of redeliveries (same message id, re-signed), shuffled, over
 `--concurrency` keep-alive HTTP/1.1 connections, each sending its next request as soon as the
 previous answer arrived. Every request is built and signed before the clock starts; sending and
 parsing use raw asyncio protocols (uvloop), so the generator takes little of the shared CPUs.
 
-Each repetition runs the same load against the webhook and against the HMAC-only floor (in
-alternating order) on the same server. After every webhook run the jobs table must hold exactly
-one job per unique message id, every request must have been answered 204, and the server must
-have logged one `webhook` event per request. The ingest answers only after the job committed,
-so every 204 is a durable job. Prints ONE JSON line: medians over the repetitions, every run's
-numbers (with the server's CPU time per request and how busy the machine was just before the
-run: other processes on this 2-core machine add noise), the ingest/floor ratio and the targets.
+Each repetition runs the same load (fresh notifications, same shape) against the ingest and
+against the floor, in alternating order. After every webhook run the jobs table must hold
+exactly one job per unique message id, every request must have been answered 204, and the
+server must have logged one record per request (in its `webhooks` events). The ingest answers
+only after the job committed, so every 204 is a durable job. Prints ONE JSON line: medians
+over the repetitions, every run's numbers (with the server's and the database backends' CPU
+time per request, requests per commit, and how busy the machine was just before the run:
+other processes on this 2-core machine add noise), the ingest/floor ratio and the targets.
 Before each run it waits (up to `--quiet-wait` seconds) for other load to drop below 25 %.
 
 Database: `BENCH_DATABASE_URL` (a database used as is: migrated, queue emptied between runs),
@@ -38,7 +41,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -47,6 +50,7 @@ from _stack import (
     BenchError,
     Database,
     Process,
+    backend_cpu,
     bench_database,
     free_port,
     median,
@@ -68,8 +72,9 @@ from streammaxing.twitch.trigger import TriggerOptions, TriggerType, build_messa
 
 SECRET = "bench-secret-0123456789abcdef"
 WEBHOOK_PATH = "/webhooks/twitch"
-FLOOR_PATH = "/bench/hmac-only"  # served by bench/_ingest_server.py only
 SERVER_SCRIPT = Path(__file__).with_name("_ingest_server.py")
+FLOOR_SCRIPT = Path(__file__).with_name("_bare_floor.py")
+INGEST, FLOOR = "ingest", "floor"
 # Notification types and their shares, as twitch-cli lays them out.
 KINDS: tuple[tuple[TriggerType, float], ...] = (
     ("stream.online", 0.5),
@@ -100,17 +105,38 @@ class Server:
     process: Process
     port: int
 
-    def webhook_log_events(self) -> int:
-        """How many `webhook` events the server logged (one per webhook request is required)."""
+    def webhook_log_records(self) -> int:
+        """How many request records the server's `webhooks` events hold (one per request)."""
+        records = 0
         with self.process.log_path.open("rb") as log:
-            return sum(1 for line in log if b'"event": "webhook"' in line)
+            for line in log:
+                if b'"event": "webhooks"' in line:
+                    records += len(json.loads(line)["requests"])
+        return records
 
 
 @contextmanager
-def ingest_server(database: Database, workdir: Path, *, dashboard: bool) -> Iterator[Server]:
-    """The ingest with the floor route, on `database`; yields once /readyz answers 200.
-    Without `dashboard`, the app is built without the web dashboard's Mount."""
+def _server(name: str, argv: list[str], env: dict[str, str], workdir: Path) -> Iterator[Server]:
+    """Start `argv` (which gets `--port`); yields once its /readyz answers 200."""
     port = free_port()
+    process = spawn(name, [*argv, "--port", str(port)], env, workdir)
+    try:
+        wait_until(
+            lambda: not process.alive() or _http_status(f"http://127.0.0.1:{port}/readyz") == 200,
+            timeout=60,
+            what=f"the {name}",
+        )
+        if not process.alive():
+            raise BenchError(f"the {name} died:\n{process.log_tail()}")
+        yield Server(process, port)
+    finally:
+        process.stop()
+
+
+def ingest_server(
+    database: Database, workdir: Path, *, dashboard: bool
+) -> AbstractContextManager[Server]:
+    """The ingest on `database`. Without `dashboard`, built without the web dashboard's Mount."""
     env = {
         **os.environ,
         "DATABASE_URL": database.url,
@@ -118,24 +144,14 @@ def ingest_server(database: Database, workdir: Path, *, dashboard: bool) -> Iter
         "LOG_FORMAT": "json",
         "LOG_LEVEL": "INFO",
     }
-    argv = [
-        str(SERVER_SCRIPT),
-        *([] if dashboard else ["--without-dashboard"]),
-        "--port",
-        str(port),
-    ]
-    process = spawn("ingest", argv, env, workdir)
-    try:
-        wait_until(
-            lambda: not process.alive() or _http_status(f"http://127.0.0.1:{port}/readyz") == 200,
-            timeout=60,
-            what="the ingest",
-        )
-        if not process.alive():
-            raise BenchError(f"the ingest died:\n{process.log_tail()}")
-        yield Server(process, port)
-    finally:
-        process.stop()
+    argv = [str(SERVER_SCRIPT), *([] if dashboard else ["--without-dashboard"])]
+    return _server("ingest", argv, env, workdir)
+
+
+def floor_server(workdir: Path) -> AbstractContextManager[Server]:
+    """The bare floor app, in its own process."""
+    env = {**os.environ, "TWITCH_EVENTSUB_SECRET": SECRET}
+    return _server("floor", [str(FLOOR_SCRIPT)], env, workdir)
 
 
 # --- load ---------------------------------------------------------------------------------------
@@ -310,10 +326,13 @@ def wait_for_quiet(limit: float) -> float:
 
 
 def measured_run(
-    server: Server, load: Load, args: argparse.Namespace, run: Runner
+    server: Server, load: Load, args: argparse.Namespace, run: Runner, database: Database | None
 ) -> dict[str, Any]:
-    """Fire `load` once (after waiting for a quiet machine) and describe the run."""
+    """Fire `load` once (after waiting for a quiet machine) and describe the run. With
+    `database` (the ingest's), also the CPU its backends spent and the transactions committed."""
     busy = wait_for_quiet(args.quiet_wait)
+    backends = backend_cpu(database) if database is not None else {}
+    commits = _commits(database) if database is not None else 0
     server_cpu = server.process.cpu_seconds()
     own_cpu = time.process_time()
     result = run(fire(server.port, load.requests, args.concurrency))
@@ -321,7 +340,7 @@ def measured_run(
     server_cpu = server.process.cpu_seconds() - server_cpu
     if set(result.statuses) != {204}:
         raise BenchError(f"answers {result.statuses}:\n{server.process.log_tail()}")
-    return {
+    summary: dict[str, Any] = {
         "per_s": round(result.requests / result.seconds, 1),
         "p50_ms": round(percentile(result.latencies, 0.50) * 1000, 2),
         "p99_ms": round(percentile(result.latencies, 0.99) * 1000, 2),
@@ -331,6 +350,25 @@ def measured_run(
         "loadgen_cpu_us_per_request": round(own_cpu / result.requests * 1e6, 1),
         "machine_busy_before": round(busy, 2),
     }
+    if database is not None:
+        time.sleep(1.2)  # the backends' statistics reach pg_stat_database within a second idle
+        postgres_cpu = sum(
+            cpu - backends.get(pid, 0.0) for pid, cpu in backend_cpu(database).items()
+        )
+        summary["postgres_cpu_us_per_request"] = round(postgres_cpu / result.requests * 1e6, 1)
+        summary["requests_per_commit"] = round(
+            result.requests / max(1, _commits(database) - commits), 1
+        )
+    return summary
+
+
+def _commits(database: Database) -> int:
+    """Transactions committed in `database` so far (each backend reports within a second of
+    going idle)."""
+    ((count,),) = database.sql(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+    )
+    return int(count)
 
 
 def empty_queue(database: Database) -> None:
@@ -367,6 +405,11 @@ def _summarise(runs: list[dict[str, Any]], rate_key: str) -> dict[str, Any]:
         "p50_ms": median([r["p50_ms"] for r in runs]),
         "p99_ms": median([r["p99_ms"] for r in runs]),
         "server_cpu_us_per_request": median([r["server_cpu_us_per_request"] for r in runs]),
+        **{
+            key: median([r[key] for r in runs])
+            for key in ("postgres_cpu_us_per_request", "requests_per_commit")
+            if all(key in r for r in runs)
+        },
         "runs": runs,
     }
 
@@ -377,40 +420,47 @@ def _summarise(runs: list[dict[str, Any]], rate_key: str) -> dict[str, Any]:
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     rng = random.Random(args.seed)
     run = event_loop_runner()
-    runs: dict[str, list[dict[str, Any]]] = {WEBHOOK_PATH: [], FLOOR_PATH: []}
+    runs: dict[str, list[dict[str, Any]]] = {INGEST: [], FLOOR: []}
     webhook_requests = 0
     with (
         bench_database("bench_ingest") as database,
         tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp,
-        ingest_server(database, Path(tmp), dashboard=args.dashboard) as server,
+        ingest_server(database, Path(tmp), dashboard=args.dashboard) as ingest_at,
+        floor_server(Path(tmp)) as floor_at,
     ):
+        servers = {INGEST: ingest_at, FLOOR: floor_at}
         # Warm-up: connections in the pool, the prepared statement, the code paths.
-        for path in (WEBHOOK_PATH, FLOOR_PATH):
-            load = build_load(server.port, path, args.concurrency * 16, args.duplicates, rng)
+        for name, server in servers.items():
+            load = build_load(
+                server.port, WEBHOOK_PATH, args.concurrency * 16, args.duplicates, rng
+            )
             warm = run(fire(server.port, load.requests, args.concurrency))
             if set(warm.statuses) != {204}:
-                raise BenchError(f"warm-up of {path}: answers {warm.statuses}")
-            webhook_requests += len(load.requests) if path == WEBHOOK_PATH else 0
+                raise BenchError(f"warm-up of the {name}: answers {warm.statuses}")
+            webhook_requests += len(load.requests) if name == INGEST else 0
 
-        order = (WEBHOOK_PATH, FLOOR_PATH)
+        order = (INGEST, FLOOR)
         for repetition in range(args.repetitions):
-            for path in order if repetition % 2 == 0 else reversed(order):
-                if path == WEBHOOK_PATH:
+            for name in order if repetition % 2 == 0 else reversed(order):
+                server = servers[name]
+                if name == INGEST:
                     empty_queue(database)
-                load = build_load(server.port, path, args.unique, args.duplicates, rng)
-                summary = measured_run(server, load, args, run)
-                if path == WEBHOOK_PATH:
+                load = build_load(server.port, WEBHOOK_PATH, args.unique, args.duplicates, rng)
+                summary = measured_run(
+                    server, load, args, run, database if name == INGEST else None
+                )
+                if name == INGEST:
                     webhook_requests += len(load.requests)
                     summary |= check_jobs(database, load.unique_ids)
-                runs[path].append(summary)
-                progress(f"repetition {repetition + 1}, {path}: {json.dumps(summary)}")
+                runs[name].append(summary)
+                progress(f"repetition {repetition + 1}, {name}: {json.dumps(summary)}")
 
-        logged = server.webhook_log_events()
+        logged = ingest_at.webhook_log_records()
         if logged != webhook_requests:
-            raise BenchError(f"{logged} `webhook` log events for {webhook_requests} requests")
+            raise BenchError(f"{logged} `webhooks` log records for {webhook_requests} requests")
 
-    ingest = _summarise(runs[WEBHOOK_PATH], "accepted_per_s")
-    floor = _summarise(runs[FLOOR_PATH], "per_s")
+    ingest = _summarise(runs[INGEST], "accepted_per_s")
+    floor = _summarise(runs[FLOOR], "per_s")
     ratio = round(ingest["accepted_per_s"] / floor["per_s"], 3)
     return {
         "bench": "ingest",
@@ -425,8 +475,9 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "dashboard_mounted": args.dashboard,
         "ingest": ingest,
         "floor": floor,
+        "floor_app": "bench/_bare_floor.py: bare Starlette, body + HMAC, 204; own process",
         "ratio_to_floor": ratio,
-        "checks": "every answer 204; one job per unique message id; one log event per request",
+        "checks": "every answer 204; one job per unique message id; one log record per request",
         "targets": TARGETS,
         "targets_met": ingest["accepted_per_s"] >= TARGETS["accepted_per_s"]
         and ingest["p99_ms"] < TARGETS["p99_ms"]

@@ -192,7 +192,7 @@ async def close_runtime(runtime: Runtime) -> None:
 
 
 def dashboard(
-    settings: Settings, services: ManageServices, listen: str
+    settings: Settings, services: ManageServices, listen: str, linking: Linking | None = None
 ) -> tuple[list[BaseRoute], list[Callable[[], Awaitable[None]]]]:
     """The dashboard's routes (a catch-all Mount, so it goes after every other route) and what
     to close at shutdown.
@@ -200,6 +200,7 @@ def dashboard(
     ``listen`` is the ingest's own URL, the public URL when PUBLIC_URL is not set."""
     from streammaxing.crypto import TokenBox
     from streammaxing.discord.client import DiscordClient, build_http_client
+    from streammaxing.linking.routes import dashboard_start
     from streammaxing.web.app import dashboard_routes
     from streammaxing.web.config import DiscordOAuth, WebConfig
     from streammaxing.web.deps import WebDeps, build_templates
@@ -224,6 +225,7 @@ def dashboard(
         templates=build_templates(),
         bot=bot,
         box=TokenBox(settings.token_encryption_keys) if settings.token_encryption_keys else None,
+        start_twitch_link=None if linking is None else dashboard_start(linking),
     )
     return dashboard_routes(deps), ([bot.aclose] if bot is not None else [])
 
@@ -320,7 +322,7 @@ def build_ingest(
 
         routes += discord_routes(services, settings.discord_public_key)
     if web:
-        web_routes, closers = dashboard(settings, services, listen)
+        web_routes, closers = dashboard(settings, services, listen, linking)
         routes = [*routes, *web_routes]
         state.on_shutdown.extend(closers)
     return create_app(state, extra_routes=routes)

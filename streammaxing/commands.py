@@ -10,6 +10,7 @@ import os
 import secrets
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -23,6 +24,10 @@ from streammaxing.bootstrap import (
 )
 from streammaxing.embedded_pg import EmbeddedPostgres, data_root, start_embedded
 from streammaxing.settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    import uvicorn
+    from starlette.applications import Starlette
 
 log = structlog.get_logger("streammaxing")
 
@@ -64,11 +69,11 @@ def _versions(versions: list[int]) -> str:
     return ", ".join(f"{version:03d}" for version in versions) or "nothing (already up to date)"
 
 
-def serve_ingest(settings: Settings, url: str, host: str, port: int) -> int:
+def ingest_server_config(app: Starlette, host: str, port: int) -> uvicorn.Config:
+    """The ingest's uvicorn options (bench/_bare_floor.py serves its floor under the same)."""
     import uvicorn
 
-    app = build_ingest(settings, url, listen=f"http://{host}:{port}")
-    config = uvicorn.Config(
+    return uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -77,7 +82,13 @@ def serve_ingest(settings: Settings, url: str, host: str, port: int) -> int:
         lifespan="on",
         timeout_graceful_shutdown=5,
     )
-    server = uvicorn.Server(config)
+
+
+def serve_ingest(settings: Settings, url: str, host: str, port: int) -> int:
+    import uvicorn
+
+    app = build_ingest(settings, url, listen=f"http://{host}:{port}")
+    server = uvicorn.Server(ingest_server_config(app, host, port))
     # Everything built so far lives as long as the process: move it out of the collector's view,
     # and collect young objects less often. Per request the app makes a few hundred short-lived
     # objects and no cycles worth chasing, so a larger generation-0 threshold spends less time

@@ -52,6 +52,11 @@ class Metrics:
             buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
             registry=r,
         )
+        self.dms_dropped_stale = Counter(
+            "dms_dropped_stale",
+            "DMs dropped unsent because they were still pending DM_MAX_AGE after the go-live",
+            registry=r,
+        )
         self.fanout_size = Histogram(
             "fanout_guilds",
             "Guilds per stream.online fan-out",

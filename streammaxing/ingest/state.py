@@ -10,6 +10,7 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.requests import Request
 
 from streammaxing.ingest.enqueue import GroupCommitter
+from streammaxing.ingest.request_log import RequestLog
 from streammaxing.metrics import Metrics
 
 
@@ -21,6 +22,7 @@ class IngestState:
     eventsub_secrets: list[bytes]
     max_body_bytes: int = 1024 * 1024
     replay_window_seconds: int = 600
+    request_log: RequestLog = field(default_factory=RequestLog)
     # Closed in the app's lifespan, on its event loop (e.g. the admin API's Helix client).
     on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 

@@ -5,14 +5,17 @@ deleted: `streammaxing guilds-inactive` lists them)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import structlog
+from psycopg import AsyncConnection
 
 from streammaxing.runtime import Runtime
 from streammaxing.schema.inactive_guilds import count_inactive_guilds
 from streammaxing.schema.ratelimits import prune_idle_buckets
-from streammaxing.schema.retention import prune_dm_log, prune_notification_log
+from streammaxing.schema.retention import PRUNE_BATCH, prune_dm_log, prune_notification_log
 from streammaxing.schema.webhooks import prune_message_ids
 
 log = structlog.get_logger(__name__)
@@ -38,11 +41,25 @@ class PruneResult:
     inactive_guilds: int
 
 
+async def _in_batches(
+    conn: AsyncConnection[Any],
+    prune_batch: Callable[[AsyncConnection[Any], int], Awaitable[int]],
+    days: int,
+) -> int:
+    """Run a bounded prune statement (each its own transaction) until a batch comes back short."""
+    total = 0
+    while True:
+        deleted = await prune_batch(conn, days)
+        total += deleted
+        if deleted < PRUNE_BATCH:
+            return total
+
+
 async def prune(runtime: Runtime) -> PruneResult:
     days = runtime.settings.retention_days
     async with runtime.pool.connection() as conn:
-        notifications = await prune_notification_log(conn, days)
-        dms = await prune_dm_log(conn, days)
+        notifications = await _in_batches(conn, prune_notification_log, days)
+        dms = await _in_batches(conn, prune_dm_log, days)
         message_ids = await prune_message_ids(conn, MESSAGE_ID_RETENTION_SECONDS)
         buckets = await prune_idle_buckets(conn, idle_seconds=IDLE_BUCKET_SECONDS)
         inactive = await count_inactive_guilds(conn, INACTIVE_GUILD_DAYS)

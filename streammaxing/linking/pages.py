@@ -38,7 +38,13 @@ class Pages:
         *,
         status: int = 200,
         retry_url: str | None = None,
+        back_url: str | None = None,
     ) -> HTMLResponse:
         return self.render(
-            "message.html", status, title=title, paragraphs=paragraphs, retry_url=retry_url
+            "message.html",
+            status,
+            title=title,
+            paragraphs=paragraphs,
+            retry_url=retry_url,
+            back_url=back_url,
         )

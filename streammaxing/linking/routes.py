@@ -4,6 +4,8 @@
   (or why the invite can no longer be used).
 - ``GET /auth/twitch/login[?invite=TOKEN]``: a fresh single-use ``state`` stored server-side,
   bound to this browser by an HttpOnly SameSite=Lax cookie, then 302 to Twitch's consent page.
+  The dashboard starts the same way for a signed-in Discord user (`dashboard_start`, called
+  with their id from its own CSRF-checked POST), and the callback records them as the linker.
 - ``GET /auth/twitch/callback``: the state is consumed first (whatever follows); then Twitch's
   ``error`` or the code exchange, the token's user from Helix, the tokens sealed with the
   configured keys, and the link stored (and the streamer tracked through a usable invite).
@@ -15,6 +17,7 @@ Twitch sends a ``redirect_mismatch`` error to the first registered redirect URI 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlencode
@@ -39,6 +42,8 @@ COOKIE: Final = "sm_twitch_link"
 #: How long a started authorization stays valid.
 STATE_TTL_S: Final = 600
 CALLBACK_PATH: Final = "/auth/twitch/callback"
+#: The dashboard page a signed-in user links from.
+ME_PATH: Final = "/me"
 
 _UNUSABLE: Final = {
     InviteStatus.EXPIRED: "This invite has expired.",
@@ -92,26 +97,7 @@ def linking_routes(linking: Linking) -> list[BaseRoute]:
 
     async def login(request: Request) -> Response:
         invite = request.query_params.get("invite") or None
-        browser = request.cookies.get(COOKIE) or secrets.token_urlsafe(32)
-        state = secrets.token_urlsafe(32)
-        async with linking.services.pool.connection() as conn, conn.transaction():
-            await twitch_links.sweep_states(conn, max_age_s=STATE_TTL_S)
-            await twitch_links.insert_state(conn, state=state, browser=browser, invite_token=invite)
-        target = linking.oauth.authorize_url(
-            redirect_uri=linking.redirect_uri, state=state, scopes=LINK_SCOPES
-        )
-        response = RedirectResponse(target, status_code=302)
-        response.headers["Cache-Control"] = "no-store"
-        response.set_cookie(
-            COOKIE,
-            browser,
-            max_age=STATE_TTL_S,
-            path="/",
-            secure=linking.secure_cookie,
-            httponly=True,
-            samesite="lax",
-        )
-        return response
+        return await start_authorization(linking, request, invite=invite, discord_user_id=None)
 
     async def callback(request: Request) -> Response:
         params = request.query_params
@@ -141,7 +127,9 @@ def linking_routes(linking: Linking) -> list[BaseRoute]:
         if taken is None:
             log.warning("twitch_link_failed", reason="bad_state")
             return _start_again(pages, "This link request expired or was started elsewhere.")
-        response = await _finish(linking, pages, params.get("code"), error, taken.invite_token)
+        response = await _finish(
+            linking, pages, params.get("code"), error, taken.invite_token, taken.discord_user_id
+        )
         response.delete_cookie(COOKIE, path="/", secure=linking.secure_cookie, httponly=True)
         return response
 
@@ -150,6 +138,56 @@ def linking_routes(linking: Linking) -> list[BaseRoute]:
         Route("/auth/twitch/login", login, methods=["GET"]),
         Route(CALLBACK_PATH, callback, methods=["GET"]),
     ]
+
+
+async def start_authorization(
+    linking: Linking,
+    request: Request,
+    *,
+    invite: str | None,
+    discord_user_id: str | None,
+    status_code: int = 302,
+) -> Response:
+    """Store a fresh state for this browser (with the invite, or the signed-in Discord user
+    who starts from the dashboard) and redirect to Twitch's consent page."""
+    browser = request.cookies.get(COOKIE) or secrets.token_urlsafe(32)
+    state = secrets.token_urlsafe(32)
+    async with linking.services.pool.connection() as conn, conn.transaction():
+        await twitch_links.sweep_states(conn, max_age_s=STATE_TTL_S)
+        await twitch_links.insert_state(
+            conn,
+            state=state,
+            browser=browser,
+            invite_token=invite,
+            discord_user_id=discord_user_id,
+        )
+    target = linking.oauth.authorize_url(
+        redirect_uri=linking.redirect_uri, state=state, scopes=LINK_SCOPES
+    )
+    response = RedirectResponse(target, status_code=status_code)
+    response.headers["Cache-Control"] = "no-store"
+    response.set_cookie(
+        COOKIE,
+        browser,
+        max_age=STATE_TTL_S,
+        path="/",
+        secure=linking.secure_cookie,
+        httponly=True,
+        samesite="lax",
+    )
+    return response
+
+
+def dashboard_start(linking: Linking) -> Callable[[Request, str], Awaitable[Response]]:
+    """What the dashboard's CSRF-checked "Link with Twitch" form calls with the signed-in
+    Discord user's id: a 303 to Twitch's consent page, that user recorded as the linker."""
+
+    async def start(request: Request, discord_user_id: str) -> Response:
+        return await start_authorization(
+            linking, request, invite=None, discord_user_id=discord_user_id, status_code=303
+        )
+
+    return start
 
 
 def _start_again(pages: Pages, why: str) -> Response:
@@ -161,9 +199,17 @@ def _start_again(pages: Pages, why: str) -> Response:
 
 
 async def _finish(
-    linking: Linking, pages: Pages, code: str | None, error: str | None, invite: str | None
+    linking: Linking,
+    pages: Pages,
+    code: str | None,
+    error: str | None,
+    invite: str | None,
+    discord_user_id: str | None,
 ) -> Response:
-    retry = "/auth/twitch/login" + ("?" + urlencode({"invite": invite}) if invite else "")
+    if discord_user_id is not None:
+        retry = ME_PATH  # the dashboard starts a link with a CSRF-checked POST
+    else:
+        retry = "/auth/twitch/login" + ("?" + urlencode({"invite": invite}) if invite else "")
     if error is not None or code is None:
         log.info("twitch_link_declined", error=error)
         return pages.message(
@@ -196,13 +242,17 @@ async def _finish(
             expires_in=tokens.expires_in,
         ),
         invite,
+        linked_by=discord_user_id,
     )
     if invite is not None and result.outcome is links.LinkOutcome.INVITE_UNUSABLE:
         log.info("twitch_link_invite_unusable", invite=token_hint(invite))
-    return _result_page(pages, user.display_name or user.login, result)
+    back = ME_PATH if discord_user_id is not None else None
+    return _result_page(pages, user.display_name or user.login, result, back)
 
 
-def _result_page(pages: Pages, name: str, result: links.LinkResult) -> Response:
+def _result_page(
+    pages: Pages, name: str, result: links.LinkResult, back_url: str | None = None
+) -> Response:
     linked = f"Your Twitch account {name} is linked."
     match result.outcome:
         case links.LinkOutcome.TRACKED:
@@ -224,4 +274,4 @@ def _result_page(pages: Pages, name: str, result: links.LinkResult) -> Response:
                 [linked, reason, "Ask the server's admins for a new invite."],
             )
         case links.LinkOutcome.LINKED:
-            return pages.message("You're all set", [linked])
+            return pages.message("You're all set", [linked], back_url=back_url)

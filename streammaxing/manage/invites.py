@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Final
+from typing import Annotated, Final, Protocol
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
@@ -56,7 +56,20 @@ class InviteStatus(StrEnum):
     REVOKED = "revoked"
 
 
-def invite_status(row: InviteRow, now: datetime) -> InviteStatus:
+class Usable(Protocol):
+    """What an invite's status is computed from (a stored row or its operation output)."""
+
+    @property
+    def revoked_at(self) -> datetime | None: ...
+    @property
+    def expires_at(self) -> datetime: ...
+    @property
+    def uses(self) -> int: ...
+    @property
+    def max_uses(self) -> int: ...
+
+
+def invite_status(row: Usable, now: datetime) -> InviteStatus:
     """Whether the invite can still be used at ``now`` and, if not, why (revoked wins)."""
     if row.revoked_at is not None:
         return InviteStatus.REVOKED

@@ -5,7 +5,8 @@ streamer's display fields. With an invite that is still usable, the same transac
 streamer in the invite's guild with ``added_by`` = the invite's creator (when that user still
 exists), defers its subscription job, counts the use and records ``streamer.track`` from the
 system surface. The link is stored whatever happens to the invite: the streamer consented to it,
-and it makes their subscriptions cost 0 for every guild.
+and it makes their subscriptions cost 0 for every guild. A streamer some guild already tracks
+gets its subscription job too, which re-creates its cost-1 subscriptions at cost 0.
 """
 
 from __future__ import annotations
@@ -24,13 +25,15 @@ from streammaxing.crypto import TokenUnreadable
 from streammaxing.manage import rules
 from streammaxing.manage.actor import Actor, Operator, Surface
 from streammaxing.manage.audit import Action, record
-from streammaxing.manage.errors import NotFound
-from streammaxing.manage.invites import InviteStatus, invite_status, token_hint
+from streammaxing.manage.errors import Forbidden, NotFound
+from streammaxing.manage.invites import InviteOut, InviteStatus, invite_status, token_hint
 from streammaxing.manage.services import ManageServices, transaction
 from streammaxing.manage.streamers import defer_subscribe
-from streammaxing.schema import guild_streamers, invites, twitch_links
+from streammaxing.schema import eventsub_budget, guild_streamers, invites, twitch_links
+from streammaxing.schema.eventsub_budget import LeftOutRow
 from streammaxing.schema.guilds import get_guild
 from streammaxing.schema.members import lock_user
+from streammaxing.schema.subscriptions import tracked_streamer
 from streammaxing.twitch.errors import TwitchError
 
 log = structlog.get_logger(__name__)
@@ -94,8 +97,11 @@ async def complete_link(
     identity: TwitchIdentity,
     tokens: SealedTokens,
     invite_token: str | None,
+    linked_by: str | None = None,
 ) -> LinkResult:
-    """Store the link and, through a usable invite, track the streamer in its guild."""
+    """Store the link and, through a usable invite, track the streamer in its guild.
+    ``linked_by`` is the signed-in Discord user who linked from the dashboard (who may then
+    unlink it); a link without an invite tracks the streamer nowhere."""
     async with transaction(services) as conn:
         streamer_id = await twitch_links.store_link(
             conn,
@@ -106,16 +112,21 @@ async def complete_link(
             sealed_access=tokens.access,
             sealed_refresh=tokens.refresh,
             expires_in_s=tokens.expires_in,
+            linked_by=linked_by,
         )
         result = (
             LinkResult(LinkOutcome.LINKED)
             if invite_token is None
             else await _use_invite(services, conn, identity, streamer_id, invite_token)
         )
+        if result.outcome is not LinkOutcome.TRACKED and await tracked_streamer(conn, streamer_id):
+            # Its subscriptions were made at cost 1; the job re-creates them at cost 0.
+            await defer_subscribe(services, conn, streamer_id)
     log.info(
         "twitch_linked",
         broadcaster_id=identity.broadcaster_id,
         outcome=result.outcome.value,
+        from_dashboard=linked_by is not None,
         invite=None if invite_token is None else token_hint(invite_token),
     )
     return result
@@ -153,6 +164,35 @@ async def _use_invite(
 
 
 @dataclass(frozen=True)
+class GuildLinking:
+    """A guild's linking view: its invites (newest first) and the streamers it tracks that the
+    EventSub budget left without subscriptions (linking makes them cost 0)."""
+
+    invites: list[InviteOut]
+    left_out: list[LeftOutRow]
+
+
+async def guild_linking(services: ManageServices, actor: Actor, guild_id: str) -> GuildLinking:
+    """The guild's invites and left-out streamers, read in one transaction (managers)."""
+    rules.check_manager(actor, guild_id)
+    async with transaction(services) as conn:
+        await rules.require_manager(conn, actor, guild_id)
+        made = await invites.guild_invites(conn, guild_id)
+        left_out = await eventsub_budget.guild_left_out(conn, guild_id)
+    return GuildLinking([InviteOut.of(row) for row in made], left_out)
+
+
+async def user_links(
+    services: ManageServices, actor: Actor, user_id: str
+) -> list[twitch_links.UserLinkRow]:
+    """The Twitch accounts ``user_id`` linked from the dashboard (that user or the operator)."""
+    if not isinstance(actor, Operator) and actor.user_id != user_id:
+        raise Forbidden("you may only see your own links")
+    async with transaction(services) as conn:
+        return await twitch_links.links_by_user(conn, user_id)
+
+
+@dataclass(frozen=True)
 class UnlinkResult:
     broadcaster_id: str
     revoked_at_twitch: bool
@@ -161,12 +201,15 @@ class UnlinkResult:
 async def unlink_streamer(
     services: ManageServices, actor: Actor, broadcaster_id: str
 ) -> UnlinkResult:
-    """Delete the streamer's tokens (the operator only), then revoke the access token at
-    Twitch. The deletion stands even when Twitch cannot be reached: the service no longer
-    holds the token either way, and Twitch expires it within hours."""
-    rules.require_operator(actor)
+    """Delete the streamer's tokens (the operator, or the Discord user who linked them from the
+    dashboard), then revoke the access token at Twitch. The deletion stands even when Twitch
+    cannot be reached: the service no longer holds the token either way, and Twitch expires it
+    within hours. Anyone else is refused whether or not the streamer is linked."""
     async with transaction(services) as conn:
         row = await twitch_links.linked_streamer(conn, broadcaster_id)
+        mine = row is not None and row.linked_by is not None and row.linked_by == actor.user_id
+        if not isinstance(actor, Operator) and not mine:
+            raise Forbidden(f"you did not link streamer {broadcaster_id}")
         if row is None:
             raise NotFound(f"streamer {broadcaster_id} has no Twitch link")
         await twitch_links.delete_tokens(conn, broadcaster_id)

@@ -7,6 +7,7 @@ managers'.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -19,8 +20,6 @@ from streammaxing.manage.errors import Conflict, NotFound
 from streammaxing.manage.models import (
     DmSubscriberOut,
     DmSubscriberPage,
-    MemberGuildOut,
-    MemberOverview,
     PageQuery,
     PreferenceList,
     PreferenceOut,
@@ -87,33 +86,106 @@ async def record_sign_in(
     return UserOut.model_validate(row)
 
 
-async def member_overview(services: ManageServices, actor: Actor, user_id: str) -> MemberOverview:
+@dataclass(frozen=True)
+class MemberGuildView:
+    """One guild on `/me`: its streamers' page ``page`` of ``pages`` (``total`` streamers)."""
+
+    guild_id: str
+    name: str
+    icon: str | None
+    dm_subscribed: bool
+    streamers: list[queries.MemberStreamerRow]
+    page: int
+    pages: int
+    total: int
+
+
+@dataclass(frozen=True)
+class MemberView:
+    """Page ``page`` of ``pages`` of the user's guilds that use the bot (``total`` of them)."""
+
+    guilds: list[MemberGuildView]
+    page: int
+    pages: int
+    total: int
+
+
+def _pages(total: int, size: int) -> int:
+    return max(1, -(-total // size))
+
+
+async def member_overview(
+    services: ManageServices,
+    actor: Actor,
+    user_id: str,
+    *,
+    page: int = 1,
+    only: str | None = None,
+    streamer_page: int = 1,
+    guilds_per_page: int = 10,
+    streamers_per_page: int = 50,
+) -> MemberView:
     """The user's guilds that use the bot (from the actor's guild list; for the operator, the
-    guilds the user opted in to DMs from), each with its streamers and the user's choices."""
+    guilds the user opted in to DMs from), a page at a time by name, each with one page of its
+    streamers and the user's choices: page ``streamer_page`` for the guild ``only`` (then the
+    only one shown), the first for the others. Pages past the end show the last one."""
     rules.require_self(actor, user_id)
     async with transaction(services) as conn:
         if isinstance(actor, DiscordUser):
             guild_ids = sorted(actor.guilds)
         else:
-            guild_ids = sorted(
-                {row.guild_id for row in await queries.user_preferences(conn, user_id)}
+            guild_ids = await queries.subscribed_guild_ids(conn, user_id)
+        if only is not None:
+            guild_ids = [only] if only in guild_ids else []
+        page = max(1, page)
+        guilds, total = await queries.member_guilds(
+            conn, user_id, guild_ids, offset=(page - 1) * guilds_per_page, limit=guilds_per_page
+        )
+        if total is None:  # past the end: the last page
+            _, total = await queries.member_guilds(conn, user_id, guild_ids, offset=0, limit=1)
+            page = _pages(total or 0, guilds_per_page)
+            guilds, _ = await queries.member_guilds(
+                conn,
+                user_id,
+                guild_ids,
+                offset=(page - 1) * guilds_per_page,
+                limit=guilds_per_page,
             )
-        guilds = await queries.member_guilds(conn, user_id, guild_ids)
-        prefs = await queries.member_preferences(conn, user_id, [g.guild_id for g in guilds])
-    by_guild: dict[str, list[PreferenceOut]] = {}
-    for pref in prefs:
-        by_guild.setdefault(pref.guild_id, []).append(PreferenceOut.model_validate(pref))
-    return MemberOverview(
+        total = total or 0
+        pages = _pages(total, guilds_per_page)
+        wanted = {
+            g.guild_id: min(
+                max(1, streamer_page if g.guild_id == only else 1),
+                _pages(g.streamer_count, streamers_per_page),
+            )
+            for g in guilds
+        }
+        rows = await queries.member_streamers(
+            conn,
+            user_id,
+            {guild_id: (n - 1) * streamers_per_page for guild_id, n in wanted.items()},
+            limit=streamers_per_page,
+        )
+    by_guild: dict[str, list[queries.MemberStreamerRow]] = {}
+    for row in rows:
+        by_guild.setdefault(row.guild_id, []).append(row)
+    return MemberView(
         guilds=[
-            MemberGuildOut(
+            MemberGuildView(
                 guild_id=g.guild_id,
                 name=g.name,
                 icon=g.icon,
                 dm_subscribed=g.dm_subscribed,
                 streamers=by_guild.get(g.guild_id, []),
+                page=wanted[g.guild_id],
+                pages=_pages(g.streamer_count, streamers_per_page),
+                total=g.streamer_count,
             )
             for g in guilds
-        ]
+        ],
+        page=page,
+        pages=pages,
+        total=total,
     )
 
 

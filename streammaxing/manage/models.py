@@ -381,20 +381,6 @@ class PreferenceList(_Out):
     items: list[PreferenceOut]
 
 
-class MemberGuildOut(_Out):
-    guild_id: str
-    name: str
-    icon: str | None
-    dm_subscribed: bool
-    streamers: list[PreferenceOut]
-
-
-class MemberOverview(_Out):
-    """Every guild of the user's list that uses the bot, its streamers and the user's choices."""
-
-    guilds: list[MemberGuildOut]
-
-
 class DeliveryOut(_Out):
     id: UUID
     broadcaster_id: str | None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -51,3 +52,30 @@ WHERE eventsub_left_out_at IS NOT NULL OR twitch_broadcaster_id = ANY(%(ids)s)
 async def mark_left_out(conn: AsyncConnection[Any], broadcaster_ids: Collection[str]) -> None:
     """Record exactly these streamers as left out of the budget (all others: not)."""
     await conn.execute(_MARK_LEFT_OUT, {"ids": list(broadcaster_ids)})
+
+
+@dataclass(frozen=True)
+class LeftOutRow:
+    """A streamer the guild tracks that the last reconcile could not subscribe."""
+
+    broadcaster_id: str
+    login: str
+    display_name: str | None
+    left_out_at: datetime
+
+
+_GUILD_LEFT_OUT = """
+SELECT s.twitch_broadcaster_id AS broadcaster_id, s.twitch_login AS login,
+       s.twitch_display_name AS display_name, s.eventsub_left_out_at AS left_out_at
+FROM guild_streamers gs
+JOIN streamers s ON s.id = gs.streamer_id
+WHERE gs.guild_id = %s AND s.eventsub_left_out_at IS NOT NULL
+ORDER BY s.twitch_login
+"""
+
+
+async def guild_left_out(conn: AsyncConnection[Any], guild_id: str) -> list[LeftOutRow]:
+    """The guild's streamers left out of the EventSub budget, by login."""
+    async with conn.cursor(row_factory=class_row(LeftOutRow)) as cur:
+        await cur.execute(_GUILD_LEFT_OUT, (guild_id,))
+        return await cur.fetchall()

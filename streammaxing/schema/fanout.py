@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,6 +11,12 @@ from uuid import UUID
 from psycopg import AsyncConnection
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
+
+# The statements below run with `prepare=False`: never as a server-side prepared statement, so
+# always planned for their actual parameters. Their row counts range from 1 to 100,000 by
+# streamer, and the generic plan a reused prepared statement can switch to after serving small
+# streamers was measured 3x slower for the largest (`dm_recipients` over 10,000 guilds: 610 ms
+# against 210 ms of server CPU, bench/scale.py); planning costs about a millisecond.
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,7 @@ WHERE gs.streamer_id = %s
 
 async def guilds_tracking(conn: AsyncConnection[Any], streamer_id: UUID) -> list[GuildTarget]:
     async with conn.cursor(row_factory=class_row(GuildTarget)) as cur:
-        await cur.execute(_GUILDS_TRACKING, (streamer_id,))
+        await cur.execute(_GUILDS_TRACKING, (streamer_id,), prepare=False)
         return await cur.fetchall()
 
 
@@ -90,15 +96,19 @@ async def claim_announcements(
             "channel_ids": [c.channel_id for c in claims],
             "shards": [c.shard for c in claims],
         },
+        prepare=False,
     )
     return [int(row[0]) for row in await cur.fetchall()]
 
 
-# The payloads travel as ONE jsonb object (guild id → payload): for 2,000 guilds, adapting a
-# jsonb[] array (a JSON text per element, each escaped into the array literal) took ~5× longer.
+# The distinct payloads travel as one jsonb array, and each guild as (guild id, index into it):
+# a 100,000-guild fan-out sends its distinct payloads once and 100,000 short pairs instead of
+# every guild's rendered payload (80 MB as one jsonb object). `->` picks an array element by
+# position without scanning the array (a join with jsonb_array_elements was planned as a nested
+# loop: 9,800 rows × 2,000 payloads took 6.8 s of server CPU).
 _FILL_PAYLOADS = """
-UPDATE notification_log n SET payload = t.payload
-FROM jsonb_each(%(payloads)s::jsonb) AS t(guild_id, payload)
+UPDATE notification_log n SET payload = %(payloads)s::jsonb -> t.k
+FROM unnest(%(guild_ids)s::text[], %(indexes)s::int[]) AS t(guild_id, k)
 WHERE n.event_id = %(event_id)s AND n.guild_id = t.guild_id
   AND n.status = 'pending' AND n.payload IS NULL
 RETURNING n.shard
@@ -106,17 +116,28 @@ RETURNING n.shard
 
 
 async def fill_announcement_payloads(
-    conn: AsyncConnection[Any], *, event_id: str, payloads: dict[str, dict[str, Any]]
+    conn: AsyncConnection[Any],
+    *,
+    event_id: str,
+    payloads: Sequence[dict[str, Any]],
+    payload_of: Mapping[str, int],
 ) -> list[int]:
-    """Give claimed rows their rendered payload (guild id → payload); return their shards.
+    """Give claimed rows their rendered payload (`payload_of`: guild id → index into
+    `payloads`); return their shards.
 
     Idempotent: a retried or duplicate fan-out fills only rows still without a payload.
     """
-    if not payloads:
+    if not payload_of:
         return []
     cur = await conn.execute(
         _FILL_PAYLOADS,
-        {"event_id": event_id, "payloads": Jsonb(payloads)},
+        {
+            "event_id": event_id,
+            "payloads": Jsonb(list(payloads)),
+            "guild_ids": list(payload_of),
+            "indexes": list(payload_of.values()),
+        },
+        prepare=False,
     )
     return [int(row[0]) for row in await cur.fetchall()]
 
@@ -130,7 +151,10 @@ class DmRecipient:
 # DM recipients: members subscribed to personal alerts in a guild that announces this stream and
 # allows DMs, minus those who muted the streamer in that guild (the seed's opt-out query, as an
 # anti-join), minus users Discord refused before. One row per user (their first such guild).
+# Beyond `limit`, a sample: ordered by a hash of (user, stream), so each stream DMs different
+# members.
 _DM_RECIPIENTS = """
+SELECT r.user_id, r.guild_id FROM (
 SELECT DISTINCT ON (ds.user_id) ds.user_id, ds.guild_id
 FROM dm_subscribers ds
 JOIN guild_config gc ON gc.guild_id = ds.guild_id
@@ -146,15 +170,32 @@ WHERE ds.guild_id = ANY(%(guild_ids)s::text[])
         AND up.notifications_enabled = false
   )
 ORDER BY ds.user_id, ds.guild_id
+) AS r
+ORDER BY md5(r.user_id || %(sample_key)s), r.user_id
+LIMIT %(limit)s
 """
 
 
 async def dm_recipients(
-    conn: AsyncConnection[Any], streamer_id: UUID, guild_ids: Sequence[str]
+    conn: AsyncConnection[Any],
+    streamer_id: UUID,
+    guild_ids: Sequence[str],
+    *,
+    limit: int,
+    sample_key: str,
 ) -> list[DmRecipient]:
+    """Who gets a DM; when more than `limit` qualify, `limit` of them, a pseudo-random sample
+    that differs with `sample_key` (the stream id)."""
     async with conn.cursor(row_factory=class_row(DmRecipient)) as cur:
         await cur.execute(
-            _DM_RECIPIENTS, {"guild_ids": list(guild_ids), "streamer_id": streamer_id}
+            _DM_RECIPIENTS,
+            {
+                "guild_ids": list(guild_ids),
+                "streamer_id": streamer_id,
+                "limit": limit,
+                "sample_key": sample_key,
+            },
+            prepare=False,
         )
         return await cur.fetchall()
 
@@ -188,5 +229,16 @@ async def claim_dms(
             "user_ids": [r.user_id for r in recipients],
             "guild_ids": [r.guild_id for r in recipients],
         },
+        prepare=False,
     )
     return cur.rowcount
+
+
+async def analyze_notification_log(conn: AsyncConnection[Any]) -> None:
+    """Refresh the planner's statistics of the announcements (after a large claim)."""
+    await conn.execute("ANALYZE notification_log")
+
+
+async def analyze_dm_log(conn: AsyncConnection[Any]) -> None:
+    """Refresh the planner's statistics of the DMs (after a large claim)."""
+    await conn.execute("ANALYZE dm_log")

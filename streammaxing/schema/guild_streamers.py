@@ -72,6 +72,75 @@ async def guild_streamers(conn: AsyncConnection[Any], guild_id: str) -> list[Gui
         return await cur.fetchall()
 
 
+@dataclass(frozen=True)
+class GuildHeading:
+    """What a page about the guild's streamers needs of the guild itself."""
+
+    guild_id: str
+    name: str
+    icon: str | None
+    streamer_count: int
+
+
+async def guild_heading(conn: AsyncConnection[Any], guild_id: str) -> GuildHeading | None:
+    async with conn.cursor(row_factory=class_row(GuildHeading)) as cur:
+        await cur.execute(
+            "SELECT g.guild_id, g.name, g.icon,"
+            " (SELECT count(*) FROM guild_streamers gs WHERE gs.guild_id = g.guild_id)"
+            " AS streamer_count FROM guilds g WHERE g.guild_id = %s",
+            (guild_id,),
+        )
+        return await cur.fetchone()
+
+
+_PAGE = (
+    _SELECT
+    + """
+WHERE gs.guild_id = %(guild_id)s
+ORDER BY s.twitch_login, s.twitch_broadcaster_id
+OFFSET %(offset)s LIMIT %(limit)s
+"""
+)
+
+
+async def guild_streamer_page(
+    conn: AsyncConnection[Any], guild_id: str, *, offset: int, limit: int
+) -> list[GuildStreamerRow]:
+    """``limit`` of the guild's streamers from position ``offset`` of `guild_streamers`'s order."""
+    async with conn.cursor(row_factory=class_row(GuildStreamerRow)) as cur:
+        await cur.execute(_PAGE, {"guild_id": guild_id, "offset": offset, "limit": limit})
+        return await cur.fetchall()
+
+
+# How many of the guild's streamers come before the one named ``ref`` in the listing order.
+_POSITION = """
+WITH wanted AS (
+    SELECT s.twitch_login, s.twitch_broadcaster_id
+    FROM guild_streamers gs JOIN streamers s ON s.id = gs.streamer_id
+    WHERE gs.guild_id = %(guild_id)s
+      AND (s.twitch_broadcaster_id = %(ref)s OR s.twitch_login = lower(%(ref)s))
+    ORDER BY (s.twitch_broadcaster_id = %(ref)s) DESC
+    LIMIT 1
+)
+SELECT (SELECT count(*)
+        FROM guild_streamers gs JOIN streamers s ON s.id = gs.streamer_id
+        WHERE gs.guild_id = %(guild_id)s
+          AND (s.twitch_login, s.twitch_broadcaster_id)
+              < (w.twitch_login, w.twitch_broadcaster_id))
+FROM wanted w
+"""
+
+
+async def guild_streamer_position(
+    conn: AsyncConnection[Any], guild_id: str, ref: str
+) -> int | None:
+    """The 0-based position of the streamer ``ref`` in the guild's listing; None when the
+    guild does not track it."""
+    cur = await conn.execute(_POSITION, {"guild_id": guild_id, "ref": ref})
+    row = await cur.fetchone()
+    return int(row[0]) if row else None
+
+
 _LINK = """
 INSERT INTO guild_streamers (guild_id, streamer_id, added_by)
 VALUES (%s, %s, %s)

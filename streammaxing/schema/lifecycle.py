@@ -101,6 +101,8 @@ async def resume_targets(
                 "guild_ids": list(guild_ids),
                 "cooldown": default_cooldown,
             },
+            # As the fan-out's queries: sizes vary by streamer, so never a generic plan.
+            prepare=False,
         )
         return await cur.fetchall()
 
@@ -282,7 +284,8 @@ async def edit_targets(
     """This stream's announcements in the given states, with each guild's templates and its
     message for the streamer (None once untracked)."""
     async with conn.cursor(row_factory=class_row(EditTarget)) as cur:
-        await cur.execute(_EDIT_TARGETS, (stream_id, list(statuses)))
+        # Sizes vary by stream (1 to 100,000 rows): never a generic plan.
+        await cur.execute(_EDIT_TARGETS, (stream_id, list(statuses)), prepare=False)
         return await cur.fetchall()
 
 

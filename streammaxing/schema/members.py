@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from psycopg import AsyncConnection
@@ -73,6 +73,8 @@ _ERASE = (
     "UPDATE guild_streamers SET added_by = NULL WHERE added_by = %(user_id)s",
     "UPDATE guilds SET owner_id = NULL WHERE owner_id = %(user_id)s",
     "UPDATE streamer_invites SET created_by = NULL WHERE created_by = %(user_id)s",
+    "UPDATE streamers SET linked_by = NULL WHERE linked_by = %(user_id)s",
+    "DELETE FROM twitch_oauth_states WHERE discord_user_id = %(user_id)s",
     "DELETE FROM dm_log WHERE user_id = %(user_id)s",
 )
 
@@ -225,43 +227,90 @@ async def record_login(conn: AsyncConnection[Any], user_id: str) -> None:
     await conn.execute("UPDATE users SET last_login = now() WHERE user_id = %s", (user_id,))
 
 
-@dataclass(frozen=True)
-class MemberGuildRow:
+class MemberGuildRow(NamedTuple):
     guild_id: str
     name: str
     icon: str | None
     dm_subscribed: bool
+    streamer_count: int
+
+
+_MEMBER_GUILDS = """
+SELECT g.guild_id, g.name, g.icon,
+       EXISTS (SELECT 1 FROM dm_subscribers d
+               WHERE d.guild_id = g.guild_id AND d.user_id = %(user_id)s) AS dm_subscribed,
+       (SELECT count(*) FROM guild_streamers gs WHERE gs.guild_id = g.guild_id)
+           AS streamer_count,
+       count(*) OVER () AS total
+FROM guilds g WHERE g.guild_id = ANY(%(guild_ids)s)
+ORDER BY lower(g.name), g.guild_id
+OFFSET %(offset)s LIMIT %(limit)s
+"""
 
 
 async def member_guilds(
-    conn: AsyncConnection[Any], user_id: str, guild_ids: list[str]
-) -> list[MemberGuildRow]:
-    """The guilds among ``guild_ids`` that have the bot, with the user's DM opt-in."""
-    async with conn.cursor(row_factory=class_row(MemberGuildRow)) as cur:
-        await cur.execute(
-            """
-            SELECT g.guild_id, g.name, g.icon,
-                   EXISTS (SELECT 1 FROM dm_subscribers d
-                           WHERE d.guild_id = g.guild_id AND d.user_id = %(user_id)s)
-                       AS dm_subscribed
-            FROM guilds g WHERE g.guild_id = ANY(%(guild_ids)s)
-            ORDER BY lower(g.name), g.guild_id
-            """,
-            {"user_id": user_id, "guild_ids": guild_ids},
-        )
-        return await cur.fetchall()
+    conn: AsyncConnection[Any], user_id: str, guild_ids: list[str], *, offset: int, limit: int
+) -> tuple[list[MemberGuildRow], int | None]:
+    """A page of the guilds among ``guild_ids`` that have the bot, by name, with the user's DM
+    opt-in and how many streamers each tracks; and how many such guilds there are in all
+    (None when the page is past the end: the count comes with the rows)."""
+    cur = await conn.execute(
+        _MEMBER_GUILDS,
+        {"user_id": user_id, "guild_ids": guild_ids, "offset": offset, "limit": limit},
+    )
+    rows = await cur.fetchall()
+    total = int(rows[0][-1]) if rows else (0 if offset == 0 else None)
+    return [MemberGuildRow(*row[:-1]) for row in rows], total
 
 
-# The seed's "user's guilds with notification preferences" over the guilds of the user's
-# Discord guild list (not only those with a DM opt-in), so a member can mute ahead of opting in.
-_MEMBER_PREFERENCES = (
-    _PREFERENCE_ROWS + "WHERE g.guild_id = ANY(%(guild_ids)s)\n" + _PREFERENCE_ORDER
-)
+async def subscribed_guild_ids(conn: AsyncConnection[Any], user_id: str) -> list[str]:
+    """The guilds the user opted in to DMs from."""
+    cur = await conn.execute("SELECT guild_id FROM dm_subscribers WHERE user_id = %s", (user_id,))
+    return [row[0] for row in await cur.fetchall()]
 
 
-async def member_preferences(
-    conn: AsyncConnection[Any], user_id: str, guild_ids: list[str]
-) -> list[PreferenceRow]:
-    async with conn.cursor(row_factory=class_row(PreferenceRow)) as cur:
-        await cur.execute(_MEMBER_PREFERENCES, {"user_id": user_id, "guild_ids": guild_ids})
-        return await cur.fetchall()
+class MemberStreamerRow(NamedTuple):
+    guild_id: str
+    broadcaster_id: str
+    streamer_login: str
+    streamer_display_name: str | None
+    enabled: bool
+    explicit: bool
+
+
+# The seed's "user's guilds with notification preferences", one page of streamers per guild:
+# for each (guild, rows to skip), `limit` of its streamers in display-name order with the
+# user's effective choice (no row: on).
+_MEMBER_STREAMERS = """
+SELECT w.guild_id, s.twitch_broadcaster_id, s.twitch_login, s.twitch_display_name,
+       COALESCE(up.notifications_enabled, true) AS enabled, up.user_id IS NOT NULL AS explicit
+FROM unnest(%(guild_ids)s::text[], %(skips)s::int[]) AS w(guild_id, skip)
+CROSS JOIN LATERAL (
+    SELECT s.id, s.twitch_broadcaster_id, s.twitch_login, s.twitch_display_name
+    FROM guild_streamers gs JOIN streamers s ON s.id = gs.streamer_id
+    WHERE gs.guild_id = w.guild_id
+    ORDER BY s.twitch_display_name, s.twitch_broadcaster_id
+    OFFSET w.skip LIMIT %(limit)s
+) s
+LEFT JOIN user_preferences up ON up.user_id = %(user_id)s
+                              AND up.guild_id = w.guild_id
+                              AND up.streamer_id = s.id
+ORDER BY w.guild_id, s.twitch_display_name, s.twitch_broadcaster_id
+"""
+
+
+async def member_streamers(
+    conn: AsyncConnection[Any], user_id: str, skips: dict[str, int], *, limit: int
+) -> list[MemberStreamerRow]:
+    """For each guild of ``skips`` (guild id: rows to skip), one page of its streamers with
+    the user's choice."""
+    cur = await conn.execute(
+        _MEMBER_STREAMERS,
+        {
+            "user_id": user_id,
+            "guild_ids": list(skips),
+            "skips": list(skips.values()),
+            "limit": limit,
+        },
+    )
+    return [MemberStreamerRow(*row) for row in await cur.fetchall()]

@@ -221,6 +221,29 @@ async def pending_dms(conn: AsyncConnection[Any], limit: int) -> list[PendingDm]
         return await cur.fetchall()
 
 
+# Oldest first, a bounded batch per statement; rows the DM lane is marking are left alone.
+_EXPIRE_STALE_DMS = """
+WITH stale AS (
+    SELECT id FROM dm_log
+    WHERE status = 'pending' AND sent_at < now() - make_interval(secs => %(max_age)s)
+    ORDER BY sent_at, id
+    LIMIT %(batch)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE dm_log d SET status = 'failed', failure_reason = 'stale', next_attempt_at = NULL
+FROM stale WHERE d.id = stale.id
+"""
+
+
+async def expire_stale_dms(
+    conn: AsyncConnection[Any], *, max_age_seconds: float, batch: int
+) -> int:
+    """Fail up to `batch` pending DMs claimed more than `max_age_seconds` ago (reason 'stale');
+    returns how many."""
+    cur = await conn.execute(_EXPIRE_STALE_DMS, {"max_age": max_age_seconds, "batch": batch})
+    return cur.rowcount
+
+
 _CACHE_DM_CHANNEL = "UPDATE users SET dm_channel_id = %s WHERE user_id = %s"
 
 
@@ -271,7 +294,16 @@ async def disable_user_dms(conn: AsyncConnection[Any], user_id: str, reason: str
     await conn.execute(_DISABLE_USER_DMS, (reason, user_id))
 
 
-_NEXT_DM_DUE = "SELECT min(COALESCE(next_attempt_at, now())) FROM dm_log WHERE status = 'pending'"
+# min(COALESCE(next_attempt_at, now())) over pending rows, as two probes of
+# idx_dm_log_pending_due instead of a read of every pending row (358,000 after one big go-live).
+_NEXT_DM_DUE = """
+SELECT least(
+    (SELECT min(next_attempt_at) FROM dm_log WHERE status = 'pending'),
+    (SELECT now() WHERE EXISTS (
+        SELECT 1 FROM dm_log WHERE status = 'pending' AND next_attempt_at IS NULL
+    ))
+)
+"""
 
 
 async def next_dm_due(conn: AsyncConnection[Any]) -> datetime | None:
@@ -280,8 +312,20 @@ async def next_dm_due(conn: AsyncConnection[Any]) -> datetime | None:
     return row[0] if row else None
 
 
+# DISTINCT shard over pending rows, as a loose scan of idx_notification_log_pending: one index
+# probe per shard with work instead of a read of every pending row.
 _SHARDS_WITH_WORK = """
-SELECT DISTINCT shard FROM notification_log WHERE status = 'pending' ORDER BY shard
+WITH RECURSIVE s(shard) AS (
+    (SELECT shard FROM notification_log WHERE status = 'pending' ORDER BY shard LIMIT 1)
+    UNION ALL
+    SELECT (
+        SELECT n.shard FROM notification_log n
+        WHERE n.status = 'pending' AND n.shard > s.shard
+        ORDER BY n.shard LIMIT 1
+    )
+    FROM s WHERE s.shard IS NOT NULL
+)
+SELECT shard FROM s WHERE shard IS NOT NULL ORDER BY shard
 """
 _ANY_DM_PENDING = "SELECT EXISTS (SELECT 1 FROM dm_log WHERE status = 'pending')"
 

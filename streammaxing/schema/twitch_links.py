@@ -26,12 +26,13 @@ class LinkedStreamerRow:
     sealed_refresh: str
     twitch_token_expires_at: datetime | None
     twitch_token_validated_at: datetime | None
+    linked_by: str | None
 
 
 _LINKED = """
 SELECT id, twitch_broadcaster_id, twitch_login, twitch_display_name,
        twitch_access_token AS sealed_access, twitch_refresh_token AS sealed_refresh,
-       twitch_token_expires_at, twitch_token_validated_at
+       twitch_token_expires_at, twitch_token_validated_at, linked_by
 FROM streamers
 """
 
@@ -39,9 +40,10 @@ _STORE = """
 INSERT INTO streamers (twitch_broadcaster_id, twitch_login, twitch_display_name,
                        twitch_avatar_url, twitch_access_token, twitch_refresh_token,
                        twitch_token_expires_at, twitch_token_validated_at, twitch_linked_at,
-                       last_updated)
+                       linked_by, last_updated)
 VALUES (%(broadcaster_id)s, %(login)s, %(display_name)s, %(avatar_url)s, %(access)s,
-        %(refresh)s, now() + make_interval(secs => %(expires_in)s), now(), now(), now())
+        %(refresh)s, now() + make_interval(secs => %(expires_in)s), now(), now(),
+        %(linked_by)s, now())
 ON CONFLICT (twitch_broadcaster_id) DO UPDATE SET
     twitch_login = EXCLUDED.twitch_login,
     twitch_display_name = COALESCE(EXCLUDED.twitch_display_name, streamers.twitch_display_name),
@@ -51,6 +53,7 @@ ON CONFLICT (twitch_broadcaster_id) DO UPDATE SET
     twitch_token_expires_at = EXCLUDED.twitch_token_expires_at,
     twitch_token_validated_at = EXCLUDED.twitch_token_validated_at,
     twitch_linked_at = COALESCE(streamers.twitch_linked_at, EXCLUDED.twitch_linked_at),
+    linked_by = COALESCE(EXCLUDED.linked_by, streamers.linked_by),
     last_updated = EXCLUDED.last_updated
 RETURNING id
 """
@@ -66,8 +69,11 @@ async def store_link(
     sealed_access: str,
     sealed_refresh: str,
     expires_in_s: int,
+    linked_by: str | None = None,
 ) -> UUID:
-    """Insert or update the streamer with its display fields and sealed tokens; its id."""
+    """Insert or update the streamer with its display fields and sealed tokens; its id.
+    ``linked_by`` (the signed-in Discord user who linked) replaces the recorded one when given
+    and keeps it otherwise (a re-link through an invite, where nobody is signed in)."""
     cur = await conn.execute(
         _STORE,
         {
@@ -78,6 +84,7 @@ async def store_link(
             "access": sealed_access,
             "refresh": sealed_refresh,
             "expires_in": expires_in_s,
+            "linked_by": linked_by,
         },
     )
     row = await cur.fetchone()
@@ -171,7 +178,7 @@ async def mark_validated(
 _UNLINK = """
 UPDATE streamers SET twitch_access_token = NULL, twitch_refresh_token = NULL,
        twitch_token_expires_at = NULL, twitch_token_validated_at = NULL, twitch_linked_at = NULL,
-       last_updated = now()
+       linked_by = NULL, last_updated = now()
 WHERE twitch_broadcaster_id = %s AND twitch_access_token IS NOT NULL
 """
 
@@ -180,6 +187,32 @@ async def delete_tokens(conn: AsyncConnection[Any], broadcaster_id: str) -> bool
     """Forget the streamer's tokens (it is unlinked); False when it was not linked."""
     cur = await conn.execute(_UNLINK, (broadcaster_id,))
     return cur.rowcount == 1
+
+
+@dataclass(frozen=True)
+class UserLinkRow:
+    """A streamer linked by a Discord user from the dashboard."""
+
+    broadcaster_id: str
+    login: str
+    display_name: str | None
+    linked_at: datetime | None
+
+
+async def links_by_user(conn: AsyncConnection[Any], user_id: str) -> list[UserLinkRow]:
+    """The linked streamers the user linked while signed in, by login."""
+    async with conn.cursor(row_factory=class_row(UserLinkRow)) as cur:
+        await cur.execute(
+            """
+            SELECT twitch_broadcaster_id AS broadcaster_id, twitch_login AS login,
+                   twitch_display_name AS display_name, twitch_linked_at AS linked_at
+            FROM streamers
+            WHERE linked_by = %s AND twitch_access_token IS NOT NULL
+            ORDER BY twitch_login
+            """,
+            (user_id,),
+        )
+        return await cur.fetchall()
 
 
 # -- key rotation ----------------------------------------------------------------------------
@@ -235,14 +268,21 @@ async def reseal_tokens(
 @dataclass(frozen=True)
 class OAuthStateRow:
     invite_token: str | None
+    discord_user_id: str | None
 
 
 async def insert_state(
-    conn: AsyncConnection[Any], *, state: str, browser: str, invite_token: str | None
+    conn: AsyncConnection[Any],
+    *,
+    state: str,
+    browser: str,
+    invite_token: str | None,
+    discord_user_id: str | None = None,
 ) -> None:
     await conn.execute(
-        "INSERT INTO twitch_oauth_states (state, browser, invite_token) VALUES (%s, %s, %s)",
-        (state, browser, invite_token),
+        "INSERT INTO twitch_oauth_states (state, browser, invite_token, discord_user_id)"
+        " VALUES (%s, %s, %s, %s)",
+        (state, browser, invite_token, discord_user_id),
     )
 
 
@@ -255,8 +295,8 @@ async def take_state(
         await cur.execute(
             """
             WITH taken AS (DELETE FROM twitch_oauth_states WHERE state = %(state)s
-                           RETURNING browser, invite_token, created_at)
-            SELECT invite_token FROM taken
+                           RETURNING browser, invite_token, discord_user_id, created_at)
+            SELECT invite_token, discord_user_id FROM taken
             WHERE browser = %(browser)s
               AND created_at > now() - make_interval(secs => %(max_age)s)
             """,
@@ -272,3 +312,12 @@ async def sweep_states(conn: AsyncConnection[Any], *, max_age_s: int) -> int:
         (max_age_s,),
     )
     return cur.rowcount
+
+
+async def is_linked(conn: AsyncConnection[Any], streamer_id: UUID) -> bool:
+    """Whether the streamer holds a Twitch link (its subscriptions can cost 0)."""
+    cur = await conn.execute(
+        "SELECT twitch_access_token IS NOT NULL FROM streamers WHERE id = %s", (streamer_id,)
+    )
+    row = await cur.fetchone()
+    return bool(row and row[0])

@@ -27,6 +27,8 @@ def dashboard_routes(deps: WebDeps) -> list[BaseRoute]:
             Route("/install", auth.install, methods=["GET"]),
             Route("/operator-login", auth.operator_login, methods=["POST"]),
             Route("/me", pages.me_page, methods=["GET"]),
+            Route("/me/twitch/link", pages.twitch_link, methods=["POST"]),
+            Route("/me/twitch/unlink", pages.twitch_unlink, methods=["POST"]),
             Route("/me/{action:str}", pages.me_form, methods=["POST"]),
             Route("/guilds/{guild_id:str}", pages.guild_page, methods=["GET"]),
             Route("/guilds/{guild_id:str}/preview", pages.preview_api, methods=["POST"]),

@@ -1,54 +1,52 @@
-"""What the guild page shows, gathered from the operations (and, for the pickers, Discord).
-
-After the guild and its streamers (which decide whether the viewer may see the page at all),
-a manager's parts — config, preview, pickers, recent announcements, audit trail — are
-independent reads, so they run concurrently: each is its own short transaction or Discord call,
-and the page waits for the slowest instead of their sum.
-"""
+"""What the guild page shows: one operation's reads (`manage.guild_page`) and, for managers,
+the pickers (remembered per guild for a few seconds, else read from Discord) concurrently."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
-from streammaxing.manage import audit, guilds, streamers
 from streammaxing.manage.actor import Actor
-from streammaxing.manage.errors import NotFound
-from streammaxing.manage.models import (
-    AuditQuery,
-    GuildConfigOut,
-    HistoryQuery,
-    PreviewRequest,
-)
+from streammaxing.manage.guild_page import guild_page
 from streammaxing.manage.rules import may_manage
 from streammaxing.web.deps import WebDeps
-from streammaxing.web.paging import PAGE_SIZE, paginate
-from streammaxing.web.pickers import guild_pickers
+from streammaxing.web.link_parts import guild_link_parts
+from streammaxing.web.paging import PAGE_SIZE, Paged
+from streammaxing.web.pickers import Pickers, guild_pickers
+
+_ROLE_MENTION = re.compile(r"<@&(\d+)>")
 
 
-def _page_of(items: list[Any], values: dict[str, Any] | None, page: int) -> int:
-    """The page to show: the one holding the streamer a failed form was about, else ``page``."""
-    wanted = (values or {}).get("streamer")
-    for index, item in enumerate(items):
-        if wanted is not None and item.broadcaster_id == wanted:
-            return index // PAGE_SIZE + 1
-    return page
+def role_names(payload: dict[str, Any], pickers: Pickers | None) -> dict[str, Any]:
+    """The preview payload as Discord shows it: a role mention ``<@&id>`` reads "@Role Name"
+    (when the role picker knows the role) in the content and the embeds' text."""
+    if pickers is None:
+        return payload
+    names = {role.id: role.name for role in pickers.roles}
+
+    def named(text: Any) -> Any:
+        if not isinstance(text, str):
+            return text
+        return _ROLE_MENTION.sub(
+            lambda m: f"@{names[m.group(1)]}" if m.group(1) in names else m.group(0), text
+        )
+
+    embeds = []
+    for embed in payload.get("embeds") or []:
+        shown = dict(embed)
+        for key in ("title", "description"):
+            if key in shown:
+                shown[key] = named(shown[key])
+        if "fields" in shown:
+            shown["fields"] = [f | {"value": named(f.get("value"))} for f in shown["fields"]]
+        embeds.append(shown)
+    return payload | {"content": named(payload.get("content")), "embeds": embeds}
 
 
-async def _config(deps: WebDeps, actor: Actor, guild_id: str) -> GuildConfigOut | None:
-    try:
-        return await guilds.get_config(deps.services, actor, guild_id)
-    except NotFound:
-        return None
-
-
-async def _preview(deps: WebDeps, actor: Actor, guild_id: str) -> dict[str, Any] | None:
-    try:
-        body = PreviewRequest.model_validate({})
-        return (await guilds.preview(deps.services, actor, guild_id, body)).payload
-    except NotFound:
-        return None
+async def _no_pickers() -> None:
+    return None
 
 
 async def guild_context(
@@ -57,29 +55,48 @@ async def guild_context(
     guild_id: str,
     values: dict[str, Any] | None = None,
     page: int = 1,
+    *,
+    refresh: bool = False,
 ) -> dict[str, Any]:
-    """The guild page's template context; raises the operations' errors (Forbidden, …)."""
-    guild = await guilds.get_guild(deps.services, actor, guild_id)
-    listed = (await streamers.list_streamers(deps.services, actor, guild_id)).items
-    shown = paginate(listed, _page_of(listed, values, page))
-    context: dict[str, Any] = {"guild": guild, "streamers": shown, "manage": False}
-    if not may_manage(actor, guild_id):
-        return context
-    config, preview, pickers, history, trail = await asyncio.gather(
-        _config(deps, actor, guild_id),
-        _preview(deps, actor, guild_id),
-        guild_pickers(deps, guild_id),
-        guilds.history(deps.services, actor, guild_id, HistoryQuery(limit=20)),
-        audit.audit_trail(deps.services, actor, guild_id, AuditQuery(limit=20)),
+    """The guild page's template context; raises the operations' errors (Forbidden, …).
+
+    With ``values`` (a failed form), the streamer page is the one holding the streamer the
+    form was about. ``refresh`` reads the pickers from Discord anew."""
+    manage = may_manage(actor, guild_id)
+    wanted = (values or {}).get("streamer")
+    data, pickers, linking = await asyncio.gather(
+        guild_page(
+            deps.services,
+            actor,
+            guild_id,
+            page=page,
+            size=PAGE_SIZE,
+            holding=wanted if isinstance(wanted, str) and wanted else None,
+        ),
+        guild_pickers(deps, guild_id, refresh=refresh) if manage else _no_pickers(),
+        guild_link_parts(deps, actor, guild_id),
+        return_exceptions=True,
     )
+    if isinstance(data, BaseException):
+        raise data
+    if isinstance(pickers, BaseException):
+        raise pickers
+    if isinstance(linking, BaseException):
+        raise linking
+    shown = Paged(data.streamers, data.page, data.pages, data.guild.streamer_count)
+    context: dict[str, Any] = {"guild": data.guild, "streamers": shown, "manage": False}
+    if not data.manage:
+        return context
+    config = data.config
     template = config.message_template if config else None
+    context |= linking
     return context | {
         "manage": True,
         "config": config,
         "template_text": json.dumps(template, indent=2, ensure_ascii=False) if template else "",
-        "preview": preview,
+        "preview": role_names(data.preview, pickers) if data.preview else None,
         "pickers": pickers,
-        "history": history.items,
-        "trail": trail.items,
+        "history": data.history,
+        "trail": data.trail,
         "values": values or {},
     }

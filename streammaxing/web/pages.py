@@ -6,6 +6,7 @@ a refusal is the 403 page, invalid input is shown next to its field.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,7 +15,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from streammaxing.manage import guilds, members, streamers
+from streammaxing.manage import guilds, links, members, streamers
 from streammaxing.manage.actor import Actor
 from streammaxing.manage.errors import (
     Conflict,
@@ -41,7 +42,8 @@ from streammaxing.web.account import SignInAgain, actor_for, listed_guilds
 from streammaxing.web.deps import WebDeps, deps_of
 from streammaxing.web.forms import Form, read_form
 from streammaxing.web.guild_view import guild_context
-from streammaxing.web.paging import page_number, paginate
+from streammaxing.web.link_parts import create_invite, me_link_parts, revoke_invite
+from streammaxing.web.paging import PAGE_SIZE, Paged, page_number
 from streammaxing.web.render import Viewer, page, problem, viewer
 
 Errors = dict[str, str]
@@ -96,6 +98,17 @@ async def _signed_in(request: Request) -> tuple[WebDeps, SessionRow, Viewer] | R
     return deps, session, await viewer(deps, session)
 
 
+async def _reader(request: Request) -> tuple[WebDeps, SessionRow, Viewer, Actor] | Response:
+    """`_signed_in` for a page that only reads: the viewer's name and the actor (the cached
+    guild list) are read concurrently, on two pooled connections."""
+    deps = deps_of(request)
+    session = await sessions.current_session(request, deps)
+    if session is None or not (session.operator or session.user_id):
+        return _see_other("/login" if deps.config.oauth is not None else "/")
+    who, actor = await asyncio.gather(viewer(deps, session), actor_for(deps, session))
+    return deps, session, who, actor
+
+
 async def _refused(deps: WebDeps, request: Request, who: Viewer, error: ManageError) -> Response:
     if isinstance(error, Forbidden):
         return problem(deps, request, who, 403, "Not allowed", str(error))
@@ -107,15 +120,15 @@ async def _refused(deps: WebDeps, request: Request, who: Viewer, error: ManageEr
 
 
 async def guild_page(request: Request) -> Response:
-    state = await _signed_in(request)
+    state = await _reader(request)
     if isinstance(state, Response):
         return state
-    deps, session, who = state
+    deps, _session, who, actor = state
     guild_id = request.path_params["guild_id"]
-    actor = await actor_for(deps, session)
     shown = page_number(request.query_params.get("page"))
+    refresh = request.query_params.get("refresh") == "1"
     try:
-        context = await guild_context(deps, actor, guild_id, page=shown)
+        context = await guild_context(deps, actor, guild_id, page=shown, refresh=refresh)
     except ManageError as error:
         return await _refused(deps, request, who, error)
     return page(deps, request, "guild.html", who, context)
@@ -212,20 +225,26 @@ GUILD_FORMS: dict[str, FormAction] = {
     "streamer-toggle": _toggle_streamer,
     "streamer-message": _custom_message,
     "streamer-remove": _remove_streamer,
+    "invite-create": create_invite,
+    "invite-revoke": revoke_invite,
 }
 
 
 async def guild_form(request: Request) -> Response:
-    state = await _signed_in(request)
-    if isinstance(state, Response):
-        return state
-    deps, session, who = state
+    """A guild form. The viewer's name is read only for a page shown (a refusal, an invalid
+    form): a successful post answers a redirect without it."""
+    deps = deps_of(request)
+    session = await sessions.current_session(request, deps)
+    if session is None or not (session.operator or session.user_id):
+        return _see_other("/login" if deps.config.oauth is not None else "/")
     guild_id = request.path_params["guild_id"]
     action = GUILD_FORMS.get(request.path_params["action"])
     form = await read_form(request)
     if not sessions.csrf_ok(session, form.get(sessions.CSRF_FIELD)):
+        who = await viewer(deps, session)
         return problem(deps, request, who, 403, "Forbidden", "The form token is missing or old.")
     if action is None:
+        who = await viewer(deps, session)
         return problem(deps, request, who, 404, "Not found", "No such form.")
     try:
         actor = await actor_for(deps, session, for_write=True)
@@ -234,6 +253,7 @@ async def guild_form(request: Request) -> Response:
     try:
         await action(deps, actor, guild_id, form)
     except (Invalid, UpstreamUnavailable, Conflict) as error:
+        who = await viewer(deps, session)
         errors = _issues(error.issues) if isinstance(error, Invalid) else {"form": str(error)}
         try:
             context = await guild_context(deps, actor, guild_id, dict(form))
@@ -242,7 +262,9 @@ async def guild_form(request: Request) -> Response:
         status = 422 if isinstance(error, Invalid) else 409
         return page(deps, request, "guild.html", who, context | {"errors": errors}, status=status)
     except ManageError as error:
-        return await _refused(deps, request, who, error)
+        return await _refused(deps, request, await viewer(deps, session), error)
+    if action is _save_config:
+        deps.pickers.forget(guild_id)  # the next view reads channels and roles anew
     return _see_other(f"/guilds/{guild_id}")
 
 
@@ -282,22 +304,28 @@ async def preview_api(request: Request) -> Response:
 
 
 async def me_page(request: Request) -> Response:
-    state = await _signed_in(request)
+    state = await _reader(request)
     if isinstance(state, Response):
         return state
-    deps, session, who = state
+    deps, session, who, actor = state
     if session.user_id is None:
         return page(deps, request, "me.html", who, {"overview": None})
-    actor = await actor_for(deps, session)
-    overview = await members.member_overview(deps.services, actor, session.user_id)
     only = request.query_params.get("guild")
-    wanted = page_number(request.query_params.get("page"))
+    overview = await members.member_overview(
+        deps.services,
+        actor,
+        session.user_id,
+        page=page_number(request.query_params.get("guilds")),
+        only=only,
+        streamer_page=page_number(request.query_params.get("page")),
+        streamers_per_page=PAGE_SIZE,
+    )
     shown = [
-        {"guild": g, "streamers": paginate(g.streamers, wanted if g.guild_id == only else 1)}
+        {"guild": g, "streamers": Paged(g.streamers, g.page, g.pages, g.total)}
         for g in overview.guilds
-        if only is None or g.guild_id == only
     ]
-    return page(deps, request, "me.html", who, {"overview": overview, "shown": shown})
+    twitch = await me_link_parts(deps, actor, session.user_id)
+    return page(deps, request, "me.html", who, {"overview": overview, "shown": shown} | twitch)
 
 
 async def me_form(request: Request) -> Response:
@@ -332,6 +360,45 @@ async def me_form(request: Request) -> Response:
             return response
         else:
             return problem(deps, request, who, 404, "Not found", "No such form.")
+    except SignInAgain:
+        return _see_other("/login")
+    except ManageError as error:
+        return await _refused(deps, request, who, error)
+    return _see_other("/me")
+
+
+# -- /me: Twitch link ------------------------------------------------------------------------
+
+
+async def twitch_link(request: Request) -> Response:
+    """Start linking the signed-in user's Twitch account (POST with the form token)."""
+    state = await _signed_in(request)
+    if isinstance(state, Response):
+        return state
+    deps, session, who = state
+    form = await read_form(request)
+    if not sessions.csrf_ok(session, form.get(sessions.CSRF_FIELD)):
+        return problem(deps, request, who, 403, "Forbidden", "The form token is missing or old.")
+    if session.user_id is None:
+        return problem(deps, request, who, 403, "Not allowed", "Sign in with Discord to link.")
+    if deps.start_twitch_link is None:
+        return problem(deps, request, who, 404, "Not found", "Twitch linking is not set up.")
+    return await deps.start_twitch_link(request, session.user_id)
+
+
+async def twitch_unlink(request: Request) -> Response:
+    """Unlink a Twitch account: its tokens are deleted and revoked at Twitch (the user who
+    linked it, or the operator)."""
+    state = await _signed_in(request)
+    if isinstance(state, Response):
+        return state
+    deps, session, who = state
+    form = await read_form(request)
+    if not sessions.csrf_ok(session, form.get(sessions.CSRF_FIELD)):
+        return problem(deps, request, who, 403, "Forbidden", "The form token is missing or old.")
+    try:
+        actor = await actor_for(deps, session, for_write=True)
+        await links.unlink_streamer(deps.services, actor, str(form.get("streamer") or ""))
     except SignInAgain:
         return _see_other("/login")
     except ManageError as error:

@@ -1,5 +1,6 @@
 """Long lists on a page, a page at a time: a guild can track thousands of streamers, and
-rendering every row of every form on each view costs more than the whole rest of the page."""
+rendering every row of every form on each view costs more than the whole rest of the page.
+The rows of a page are read in SQL (``OFFSET``/``LIMIT``) by the operations."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
-#: Rows per page: 100 streamer rows (three small forms each) render in a few milliseconds.
-PAGE_SIZE = 100
+#: Rows per page (streamers on the guild page, a server's streamers on /me): rendering the rows
+#: (three small forms each on the guild page) is most of the page's CPU.
+PAGE_SIZE = 50
 
 
 @dataclass(frozen=True)
@@ -26,11 +28,3 @@ class Paged(Generic[T]):
 def page_number(raw: str | None) -> int:
     """The requested page: a positive whole number, else 1."""
     return int(raw) if raw is not None and raw.isdigit() and int(raw) > 0 else 1
-
-
-def paginate(items: Sequence[T], page: int, size: int = PAGE_SIZE) -> Paged[T]:
-    """The ``page``-th slice of ``items``; a page past the end shows the last one."""
-    pages = max(1, -(-len(items) // size))
-    page = min(max(1, page), pages)
-    start = (page - 1) * size
-    return Paged(items[start : start + size], page, pages, len(items))

@@ -3,7 +3,8 @@
 Channels: text and announcement channels where the bot's permissions, computed from its member
 roles and the channel's overwrites, include viewing, sending and embedding links. Roles:
 mentionable roles that no integration manages, @everyone excluded. Without a bot token, or
-when Discord fails, the pickers are None and the page asks for ids instead.
+when Discord fails, the pickers are None and the page asks for ids instead. An answer is
+reused for a few seconds (`streammaxing.web.picker_cache`).
 """
 
 from __future__ import annotations
@@ -39,9 +40,15 @@ def mentionable_roles(guild_id: str, roles: list[GuildRole]) -> list[GuildRole]:
     )
 
 
-async def guild_pickers(deps: WebDeps, guild_id: str) -> Pickers | None:
+async def guild_pickers(deps: WebDeps, guild_id: str, *, refresh: bool = False) -> Pickers | None:
+    """The guild's pickers: remembered for a few seconds (`deps.pickers`), else read from
+    Discord (three calls, concurrent); ``refresh`` reads them anew."""
     if deps.bot is None:
         return None
+    if refresh:
+        deps.pickers.forget(guild_id)
+    elif (remembered := deps.pickers.get(guild_id)) is not None:
+        return remembered
     try:
         bot_id = await deps.bot_user.user_id(deps.bot)
         member, channels, roles = await asyncio.gather(
@@ -58,4 +65,6 @@ async def guild_pickers(deps: WebDeps, guild_id: str) -> Pickers | None:
         role_ids=member.role_ids,
         role_permissions={role.id: role.permissions for role in roles},
     )
-    return Pickers(announcement_channels(bot, channels), mentionable_roles(guild_id, roles))
+    pickers = Pickers(announcement_channels(bot, channels), mentionable_roles(guild_id, roles))
+    deps.pickers.put(guild_id, pickers)
+    return pickers

@@ -4,6 +4,7 @@ on 127.0.0.1 against a real database and the fake Discord, plus a browser-like c
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import time
 from collections.abc import AsyncIterator, Callable
@@ -25,9 +26,11 @@ from streammaxing.discord.client import DiscordClient, build_http_client
 from streammaxing.ingest.app import create_app
 from streammaxing.ingest.enqueue import GroupCommitter
 from streammaxing.ingest.state import IngestState
+from streammaxing.linking.routes import Linking, dashboard_start, linking_routes
 from streammaxing.manage.services import ManageServices
 from streammaxing.metrics import Metrics
 from streammaxing.twitch.client import HelixClient
+from streammaxing.twitch.user_oauth import TwitchUserOAuth
 from streammaxing.web.app import dashboard_routes
 from streammaxing.web.config import DiscordOAuth, WebConfig
 from streammaxing.web.deps import WebDeps, build_templates
@@ -92,9 +95,12 @@ async def running_site(
     idle: timedelta,
     helix: HelixClient | None = None,
     wrap: Callable[[ASGIApp], ASGIApp] | None = None,
+    twitch_oauth: TwitchUserOAuth | None = None,
 ) -> AsyncIterator[Site]:
     """The dashboard on a free port; ``helix`` (the Twitch fake's) resolves logins when given;
-    ``wrap`` puts an ASGI wrapper around the app (benchmarks time requests with it)."""
+    ``wrap`` puts an ASGI wrapper around the app (benchmarks time requests with it);
+    ``twitch_oauth`` (the Twitch fake's) mounts the Twitch linking routes, with tokens sealed
+    under `KEY` and revoked at the fake on unlink."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     fake = discord.state
@@ -125,15 +131,24 @@ async def running_site(
         else None
     )
     bot = DiscordClient(build_http_client(discord.api_url, BOT_TOKEN, "0.1.0"))
+    linking = None
+    if twitch_oauth is not None:
+        box = TokenBox([KEY])
+        services = dataclasses.replace(services, user_oauth=twitch_oauth, tokens=box)
+        linking = Linking(services=services, oauth=twitch_oauth, box=box, public_url=url)
     deps = WebDeps(
         services=services,
         config=WebConfig(public_url=url, oauth=oauth, session_idle=idle),
         templates=build_templates(),
         bot=bot,
         box=TokenBox([KEY]),
+        start_twitch_link=None if linking is None else dashboard_start(linking),
     )
     state.on_shutdown.append(bot.aclose)
-    app: ASGIApp = create_app(state, extra_routes=dashboard_routes(deps))
+    routes = dashboard_routes(deps)
+    if linking is not None:
+        routes = [*linking_routes(linking), *routes]
+    app: ASGIApp = create_app(state, extra_routes=routes)
     async with serve(wrap(app) if wrap is not None else app, port):
         yield Site(url, port, database_url, fake)
 

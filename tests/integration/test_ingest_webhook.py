@@ -393,6 +393,62 @@ class TestRejections:
         assert ingest.jobs() == []
 
 
+class TestAnswers:
+    """The webhook is a plain ASGI app ahead of the app's middleware: its answers are whole
+    HTTP responses of their own."""
+
+    def test_accepted_notification_is_204_without_body(self, ingest: Ingest) -> None:
+        """A stored notification: 204, no body, no content type."""
+        headers, body = online()
+        response = post(ingest, headers, body)
+        assert response.status_code == 204
+        assert response.content == b""
+        assert "content-type" not in response.headers
+
+    def test_refusals_are_empty_with_content_length_zero(self, ingest: Ingest) -> None:
+        """Bad signature 403, stale timestamp 403, invalid JSON 400, oversized body 413: each
+        with `Content-Length: 0` and an empty body, and the connection stays usable."""
+        headers, body = online()
+        stale = signed(body, timestamp=now_timestamp(timedelta(minutes=-11)))
+        forged = signed(body, secret="someone-elses-secret")
+        big = b"{" + b" " * (1024 * 1024) + b"}"
+        with httpx.Client(timeout=10) as client:
+            for request_headers, request_body, status in (
+                (forged, body, 403),
+                (stale, body, 403),
+                (signed(b"{not json"), b"{not json", 400),
+                (signed(big), big, 413),
+                (headers, body, 204),
+            ):
+                response = client.post(
+                    ingest.webhook, headers=request_headers, content=request_body
+                )
+                assert response.status_code == status
+                assert response.content == b""
+                if status != 204:
+                    assert response.headers["content-length"] == "0"
+        assert len(ingest.jobs()) == 1
+
+    def test_wrong_method_is_405_naming_post(self, ingest: Ingest) -> None:
+        """GET, PUT, DELETE and PATCH: 405 with `Allow: POST`, as Starlette's router answers."""
+        for method in ("GET", "PUT", "DELETE", "PATCH"):
+            response = httpx.request(method, ingest.webhook, timeout=5)
+            assert response.status_code == 405
+            assert response.headers["allow"] == "POST"
+            assert response.text == "Method Not Allowed"
+
+    def test_other_paths_still_go_through_the_router(self, ingest: Ingest) -> None:
+        """Only the exact webhook path takes the short cut: a near miss is the router's 404."""
+        headers, body = online()
+        response = post_to(ingest, "/webhooks/twitch/extra", headers, body)
+        assert response.status_code == 404
+        assert ingest.jobs() == []
+
+
+def post_to(ingest: Ingest, path: str, headers: dict[str, str], body: bytes) -> httpx.Response:
+    return httpx.post(f"{ingest.url}{path}", headers=headers, content=body, timeout=10)
+
+
 class TestRevocation:
     def test_revocation_records_status_and_defers_the_job(self, ingest: Ingest) -> None:
         """A revocation is 2xx, its status is stored, and subscription_revoked is queued once."""
@@ -515,20 +571,50 @@ class TestObservability:
         assert 'reason="cloudflare_ban"' not in text
         assert "discord_invalid_requests 42.0" in text
 
-    def test_one_log_event_per_request_without_secrets(self, ingest: Ingest) -> None:
-        """Each request logs one `webhook` event with its id, type and outcome — no signature."""
+    def test_one_log_record_per_request_without_secrets(self, ingest: Ingest) -> None:
+        """Each request adds one record, with its id, type and outcome, to a `webhooks` event —
+        never the signature, the secret or the body."""
         headers, body = online()
         with capture_logs() as logs:
             post(ingest, headers, body)
-        events = [e for e in logs if e["event"] == "webhook"]
-        assert len(events) == 1
-        event = events[0]
-        assert event["message_id"] == headers["Twitch-Eventsub-Message-Id"]
-        assert (event["message_type"], event["outcome"]) == ("notification", "accepted")
+            # Written on the event loop's next turn after the answer went out.
+            assert wait_for(lambda: any(e["event"] == "webhooks" for e in logs), timeout=5)
+        records = [r for e in logs if e["event"] == "webhooks" for r in e["requests"]]
+        assert len(records) == 1
+        record = records[0]
+        assert record["message_id"] == headers["Twitch-Eventsub-Message-Id"]
+        assert (record["message_type"], record["outcome"], record["status"]) == (
+            "notification",
+            "accepted",
+            204,
+        )
         text = repr(logs)
         assert headers["Twitch-Eventsub-Message-Signature"] not in text
         assert SECRET not in text
         assert body.decode() not in text
+
+    def test_requests_answered_together_share_one_event(self, ingest: Ingest) -> None:
+        """Concurrent requests answered in one event-loop turn are written as one `webhooks`
+        event holding a record each, and no request is left out."""
+        messages = [online() for _ in range(20)]
+
+        async def send_all() -> None:
+            async with httpx.AsyncClient(timeout=10) as client:
+                await asyncio.gather(
+                    *(client.post(ingest.webhook, headers=h, content=b) for h, b in messages)
+                )
+
+        with capture_logs() as logs:
+            asyncio.run(send_all())
+
+            def logged() -> int:
+                return sum(e["count"] for e in logs if e["event"] == "webhooks")
+
+            assert wait_for(lambda: logged() == len(messages), timeout=5)
+        events = [e for e in logs if e["event"] == "webhooks"]
+        assert len(events) < len(messages)
+        ids = {r["message_id"] for e in events for r in e["requests"]}
+        assert ids == {h["Twitch-Eventsub-Message-Id"] for h, _ in messages}
 
 
 class TestProbes:

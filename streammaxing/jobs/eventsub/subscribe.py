@@ -4,7 +4,9 @@ The same convergence as the reconcile, for one streamer, from Twitch's listing f
 broadcaster id: its three subscriptions are created (or found, or repaired) at once instead of
 at the next reconcile. Deferred by name — task `subscribe_streamer` on queue `maintenance` with
 `{"streamer_id": "<uuid>"}` — by the admin API, by `subscription_revoked` and by
-`cleanup_orphans` when a streamer it was about to delete is tracked again.
+`cleanup_orphans` when a streamer it was about to delete is tracked again, and when a
+streamer links their Twitch account: a linked streamer's subscriptions that still cost 1 are
+deleted first and created again at cost 0 (`streammaxing.jobs.eventsub.recost`).
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from streammaxing.jobs.access import Unavailable, note_budget, subscription_acce
 from streammaxing.jobs.eventsub.converge import converge
 from streammaxing.jobs.eventsub.counts import SubscriptionCounts
 from streammaxing.jobs.eventsub.plan import is_ours
+from streammaxing.jobs.eventsub.recost import drop_costly
 from streammaxing.jobs.patience import patiently
 from streammaxing.queues import Queue, Task, subscribe_lock
 from streammaxing.runtime import Runtime
 from streammaxing.schema.subscriptions import database_now, tracked_streamer
+from streammaxing.schema.twitch_links import is_linked
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +50,7 @@ async def subscribe_streamer(runtime: Runtime, streamer_id: UUID) -> SubscribeRe
         return SubscribeResult(skipped=access.reason)
     async with runtime.pool.connection() as conn:
         streamer = await tracked_streamer(conn, streamer_id)
+        linked = await is_linked(conn, streamer_id)
         as_of = await database_now(conn)
     if streamer is None:
         log.info("subscribe_streamer_not_tracked", streamer_id=str(streamer_id))
@@ -53,6 +58,8 @@ async def subscribe_streamer(runtime: Runtime, streamer_id: UUID) -> SubscribeRe
     broadcaster = streamer.twitch_broadcaster_id
     listing = await patiently(partial(access.helix.list_subscriptions, user_id=broadcaster))
     ours = [sub for sub in listing.subscriptions if is_ours(sub, access.target.callback)]
+    if linked:
+        ours = await drop_costly(access.helix, ours)
     done = await converge(
         runtime,
         access,

@@ -9,10 +9,23 @@
   if (!form || !box || !editor) { return; }
   var timer = null;
 
+  // A role mention <@&id> reads "@Role Name", as Discord shows it; the names are the role
+  // picker's (its options read "@Name"). Unknown roles stay as they are.
+  function named(value) {
+    var picker = document.getElementById("mention_role_id");
+    return String(value).replace(/<@&(\d+)>/g, function (mention, id) {
+      var options = picker && picker.options ? picker.options : [];
+      for (var i = 0; i < options.length; i += 1) {
+        if (options[i].value === id) { return options[i].textContent; }
+      }
+      return mention;
+    });
+  }
+
   function text(tag, cls, value) {
     var node = document.createElement(tag);
     node.className = cls;
-    node.textContent = value;
+    node.textContent = named(value);
     return node;
   }
 

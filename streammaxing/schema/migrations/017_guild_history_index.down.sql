@@ -1,0 +1,1 @@
+DROP INDEX idx_notification_log_guild_recent;
