@@ -20,9 +20,12 @@ time is the database's `clock_timestamp()`, so processes on several hosts share 
   not halted. A lane slot up to `GRANT_HORIZON_SECONDS` ahead is granted at once and the caller
   sleeps until it; when nothing is available, `acquire` sleeps — holding no database
   connection — and tries again; if the wait would end after `max_wait` it raises `WaitTooLong`
-  so the caller can reschedule its job instead. Within one process, the callers asking at the
-  same time share one round trip (`streammaxing.batching`), and so do the responses recorded at
-  the same time: a crowd of senders does not hammer the lane's row.
+  so the caller can reschedule its job instead. Within one process, the callers waiting for a
+  lane queue for it (`slot_queue`: urgent first, then oldest first, a few asked per round trip,
+  at most ten rounds a second while they wait), and the responses are recorded together at most
+  four times a second (`streammaxing.batching`): a crowd of senders does not hammer the lane's
+  row. An `urgent` caller may take a slot up to URGENT_GRANT_HORIZON_SECONDS ahead, so it goes
+  before the backlog of callers that are not.
 - **429s**: scope `user` closes the bucket for `retry_after`; `global` (or `is_global`) closes
   every lane of the token; `shared` closes the bucket and is not an invalid request.
   **A Cloudflare ban is reported as status 429 with `info` None or without `retry_after`**

@@ -83,9 +83,10 @@ class ShardDelivery:
         self._tasks: set[asyncio.Task[None]] = set()
         self._lanes = 0
         self._stopping = False
+        self._failure: BaseException | None = None  # the first channel task that raised
 
     def _may_go_on(self) -> bool:
-        return not self.report.halted and self._clock() < self._deadline
+        return not self.report.halted and self._failure is None and self._clock() < self._deadline
 
     async def run(self) -> DeliveryReport:
         wake = asyncio.Event()
@@ -101,6 +102,9 @@ class ShardDelivery:
                 await refresher
                 while self._tasks:  # channels the refresher started after the last wait
                     await asyncio.wait(set(self._tasks))
+        if self._failure is not None:
+            # The job fails and is retried; the rows left are still pending.
+            raise self._failure
         await self._schedule_follow_up()
         return self.report
 
@@ -150,7 +154,12 @@ class ShardDelivery:
     def _start(self, work: Coroutine[Any, Any, None]) -> None:
         task: asyncio.Task[None] = asyncio.create_task(work)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None and self._failure is None:
+            self._failure = task.exception()
 
     async def _lane(self) -> None:
         try:
