@@ -10,6 +10,9 @@ pump sleeps until the lane's next slot comes within their reach before it asks a
 caller is answered when it is granted, when sending is halted, when its route's bucket is closed
 (the caller waits for the bucket itself), or when its lane slot would come after its deadline.
 A new caller wakes the sleeping pump only when it is urgent or its deadline comes first.
+
+Each answer carries the queue's clock when its round trip returned (`Answer.at`): a granted
+slot is `delay_seconds` after that instant, however late the caller itself resumes.
 """
 
 from __future__ import annotations
@@ -30,6 +33,19 @@ from streammaxing.schema.ratelimits import WAITING_FOR_LANE, AcquireOutcome, Acq
 MIN_NAP_SECONDS = 0.1
 
 
+@dataclass(frozen=True)
+class Answer:
+    """The database's `outcome` for one caller and the queue's clock when it arrived (`at`)."""
+
+    outcome: AcquireOutcome
+    at: float
+
+    @property
+    def slot_at(self) -> float:
+        """When a granted slot comes, on the queue's clock (`at` plus its delay)."""
+        return self.at + (self.outcome.delay_seconds or 0.0)
+
+
 @dataclass(eq=False)
 class _Waiter:
     route_key: str
@@ -37,7 +53,7 @@ class _Waiter:
     reach: float  # how far ahead a granted slot may be
     deadline: float  # on the queue's clock
     urgent: bool
-    future: asyncio.Future[AcquireOutcome] = field(
+    future: asyncio.Future[Answer] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
@@ -65,7 +81,7 @@ class SlotQueue:
 
     async def ask(
         self, route_key: str, major: str, *, reach: float, deadline: float, urgent: bool
-    ) -> AcquireOutcome:
+    ) -> Answer:
         """Wait for this request's answer (see the module docstring for when it comes)."""
         waiter = _Waiter(route_key, major, reach, deadline, urgent)
         (self._urgent if urgent else self._normal).append(waiter)
@@ -115,6 +131,7 @@ class SlotQueue:
         ]
         try:
             outcomes = await self._flush(requests)
+            answered = self._clock()
         except Exception as error:  # noqa: BLE001 - every waiter of the round gets the failure
             for waiter in batch:
                 if not waiter.future.done():
@@ -134,7 +151,7 @@ class SlotQueue:
                 or outcome.waiting_for != WAITING_FOR_LANE
                 or self._clock() + wait > waiter.deadline
             ):
-                waiter.future.set_result(outcome)
+                waiter.future.set_result(Answer(outcome, answered))
                 continue
             again.append(waiter)
             until = min(max(wait - waiter.reach, MIN_NAP_SECONDS), waiter.deadline - self._clock())

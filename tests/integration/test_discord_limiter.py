@@ -21,7 +21,9 @@ from streammaxing.discord.limiter import (
     HALT_BREAKER,
     HALT_CLOUDFLARE_BAN,
     HALT_UNAUTHORIZED,
+    IN_FLIGHT_TTL_SECONDS,
     MAX_CATCH_UP_SECONDS,
+    MAX_LATE_SECONDS,
     DiscordLimiter,
     Lane,
     LimiterHalted,
@@ -217,6 +219,35 @@ class TestBatching:
         assert len(sleeps) == 7
         for k, slept in enumerate(sorted(sleeps), start=1):
             assert slept == pytest.approx(k * interval - catch_up, abs=0.002)
+
+    async def test_a_caller_that_wakes_late_for_its_slot_asks_for_a_new_one(
+        self, pool: Pool
+    ) -> None:
+        """A caller whose sleep overran its slot by more than MAX_LATE_SECONDS (its process was
+        busy) does not send late, in the same instant as the slots after it: it gives its
+        bucket back and is granted a later slot, which it sleeps until."""
+        skew = [0.0]
+        sleeps: list[float] = []
+
+        def clock() -> float:
+            return time.monotonic() + skew[0]
+
+        async def oversleeping(seconds: float) -> None:
+            sleeps.append(seconds)
+            await asyncio.sleep(seconds)
+            if len(sleeps) == 1:
+                skew[0] += MAX_LATE_SECONDS + 0.1  # the first sleep overruns its slot
+
+        limiter = make_limiter(pool, global_rate=50.0, sleep=oversleeping, clock=clock)
+        # Without the missed slot's bucket given back, the new slot would wait for the
+        # unknown bucket's reservation to lapse (IN_FLIGHT_TTL_SECONDS) and raise WaitTooLong.
+        await asyncio.gather(
+            *(
+                limiter.acquire(Lane.ANNOUNCE, POST, m, max_wait=IN_FLIGHT_TTL_SECONDS / 2)
+                for m in ("a", "b")
+            )
+        )
+        assert len([s for s in sleeps if s > 0.0]) >= 2
 
     async def test_responses_recorded_together_never_deadlock(self, pool: Pool) -> None:
         """Two processes recording the same buckets in opposite orders, round after round,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from streammaxing.discord.slot_queue import MIN_NAP_SECONDS, SlotQueue
+from streammaxing.discord.slot_queue import MIN_NAP_SECONDS, Answer, SlotQueue
 from streammaxing.schema.ratelimits import WAITING_FOR_LANE, AcquireOutcome, AcquireRequest
 
 NOW = datetime(2026, 12, 3, tzinfo=UTC)
@@ -48,11 +48,11 @@ async def test_urgent_callers_go_first_and_others_a_few_per_round_trip() -> None
     flush, naps = Flush(), []
     queue = make_queue(flush, naps)
 
-    async def ask(major: str, urgent: bool = False) -> AcquireOutcome:
+    async def ask(major: str, urgent: bool = False) -> Answer:
         return await queue.ask("r", major, reach=0.25, deadline=1e9, urgent=urgent)
 
     outcomes = await asyncio.gather(*(ask(f"n{k}") for k in range(5)), ask("u", urgent=True))
-    assert all(o.granted for o in outcomes)
+    assert all(o.outcome.granted for o in outcomes)
     assert flush.batches == [["u", "n0", "n1"], ["n2", "n3"], ["n4"]]
     assert naps == []
 
@@ -65,7 +65,7 @@ async def test_a_caller_out_of_reach_waits_in_the_queue_not_in_the_database() ->
     outcomes = await asyncio.gather(
         *(queue.ask("r", m, reach=0.25, deadline=1e9, urgent=False) for m in ("a", "b"))
     )
-    assert all(o.granted for o in outcomes)
+    assert all(o.outcome.granted for o in outcomes)
     assert flush.batches == [["a", "b"], ["a", "b"]]
     assert naps == [MIN_NAP_SECONDS]
 
@@ -74,7 +74,8 @@ async def test_a_caller_whose_slot_comes_after_its_deadline_is_answered_at_once(
     flush, naps = Flush(refusals=1, wait=5.0), []
     queue = make_queue(flush, naps)
     deadline = asyncio.get_running_loop().time() + 1.0
-    outcome = await queue.ask("r", "a", reach=0.25, deadline=deadline, urgent=False)
+    answer = await queue.ask("r", "a", reach=0.25, deadline=deadline, urgent=False)
+    outcome = answer.outcome
     assert not outcome.granted
     assert outcome.wait_seconds == 5.0
     assert flush.batches == [["a"]]
