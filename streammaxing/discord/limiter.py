@@ -18,7 +18,10 @@ time is the database's `clock_timestamp()`, so processes on several hosts share 
   `reset_at = now + reset_after`; at remaining 0 the bucket is closed until `reset_at`.
 - The lane slot and the bucket are taken together or not at all, after checking that sending is
   not halted. A lane slot up to `GRANT_HORIZON_SECONDS` ahead is granted at once and the caller
-  sleeps until it; when nothing is available, `acquire` sleeps — holding no database
+  sleeps until it (an instant on the limiter's clock: when the round trip returned plus the
+  slot's delay); a caller that wakes more than MAX_LATE_SECONDS after its slot does not send
+  late, together with the slots after it, but gives the bucket back and asks again. When
+  nothing is available, `acquire` sleeps — holding no database
   connection — and tries again; if the wait would end after `max_wait` it raises `WaitTooLong`
   so the caller can reschedule its job instead. Within one process, the callers waiting for a
   lane queue for it (`slot_queue`: urgent first, then oldest first, a few asked per round trip,
