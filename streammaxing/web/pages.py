@@ -98,6 +98,21 @@ async def _signed_in(request: Request) -> tuple[WebDeps, SessionRow, Viewer] | R
     return deps, session, await viewer(deps, session)
 
 
+async def _signed_form(
+    request: Request,
+) -> tuple[WebDeps, SessionRow, Viewer, Form] | Response:
+    """`_signed_in` for a posted form: the form read, and 403 unless it carries the session's
+    form token."""
+    state = await _signed_in(request)
+    if isinstance(state, Response):
+        return state
+    deps, session, who = state
+    form = await read_form(request)
+    if not sessions.csrf_ok(session, form.get(sessions.CSRF_FIELD)):
+        return problem(deps, request, who, 403, "Forbidden", "The form token is missing or old.")
+    return deps, session, who, form
+
+
 async def _reader(request: Request) -> tuple[WebDeps, SessionRow, Viewer, Actor] | Response:
     """`_signed_in` for a page that only reads: the viewer's name and the actor (the cached
     guild list) are read concurrently, on two pooled connections."""
@@ -329,13 +344,10 @@ async def me_page(request: Request) -> Response:
 
 
 async def me_form(request: Request) -> Response:
-    state = await _signed_in(request)
+    state = await _signed_form(request)
     if isinstance(state, Response):
         return state
-    deps, session, who = state
-    form = await read_form(request)
-    if not sessions.csrf_ok(session, form.get(sessions.CSRF_FIELD)):
-        return problem(deps, request, who, 403, "Forbidden", "The form token is missing or old.")
+    deps, session, who, form = state
     user_id = session.user_id
     if user_id is None:
         return problem(deps, request, who, 403, "Not allowed", "The operator has no member data.")
@@ -372,13 +384,10 @@ async def me_form(request: Request) -> Response:
 
 async def twitch_link(request: Request) -> Response:
     """Start linking the signed-in user's Twitch account (POST with the form token)."""
-    state = await _signed_in(request)
+    state = await _signed_form(request)
     if isinstance(state, Response):
         return state
-    deps, session, who = state
-    form = await read_form(request)
-    if not sessions.csrf_ok(session, form.get(sessions.CSRF_FIELD)):
-        return problem(deps, request, who, 403, "Forbidden", "The form token is missing or old.")
+    deps, session, who, _form = state
     if session.user_id is None:
         return problem(deps, request, who, 403, "Not allowed", "Sign in with Discord to link.")
     if deps.start_twitch_link is None:
@@ -389,13 +398,10 @@ async def twitch_link(request: Request) -> Response:
 async def twitch_unlink(request: Request) -> Response:
     """Unlink a Twitch account: its tokens are deleted and revoked at Twitch (the user who
     linked it, or the operator)."""
-    state = await _signed_in(request)
+    state = await _signed_form(request)
     if isinstance(state, Response):
         return state
-    deps, session, who = state
-    form = await read_form(request)
-    if not sessions.csrf_ok(session, form.get(sessions.CSRF_FIELD)):
-        return problem(deps, request, who, 403, "Forbidden", "The form token is missing or old.")
+    deps, session, who, form = state
     try:
         actor = await actor_for(deps, session, for_write=True)
         await links.unlink_streamer(deps.services, actor, str(form.get("streamer") or ""))
