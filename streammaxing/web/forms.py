@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
+from streammaxing.manage.errors import FieldIssue
 from streammaxing.request_body import BodyTooLargeError, read_capped
 
 #: The largest form accepted: a message template (a few KB) with room to spare.
@@ -33,3 +34,15 @@ async def read_form(request: Request) -> Form:
     for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
         fields.setdefault(key, value)
     return fields
+
+
+def whole_number(form: Form, name: str, issues: list[FieldIssue]) -> int | None:
+    """The field as a whole number; None when it is empty, or when it is not one (then an
+    issue for it is appended to ``issues``)."""
+    text = str(form.get(name) or "").strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        issues.append(FieldIssue(name, "must be a whole number"))
+        return None
+    return int(text)

@@ -19,7 +19,7 @@ from streammaxing.manage.errors import FieldIssue, Invalid, issues_from_validati
 from streammaxing.manage.invites import InviteCreate, InviteStatus
 from streammaxing.manage.rules import may_manage
 from streammaxing.web.deps import WebDeps
-from streammaxing.web.forms import Form
+from streammaxing.web.forms import Form, whole_number
 
 #: The lifetimes a manager picks from (hours, label); the default is the operation's.
 LIFETIMES: Final = ((1, "1 hour"), (24, "1 day"), (7 * 24, "7 days"), (30 * 24, "30 days"))
@@ -59,22 +59,12 @@ async def guild_link_parts(deps: WebDeps, actor: Actor, guild_id: str) -> dict[s
     }
 
 
-def _whole(form: Form, name: str, issues: list[FieldIssue]) -> int | None:
-    text = str(form.get(name) or "").strip()
-    if not text:
-        return None
-    if not text.isdigit():
-        issues.append(FieldIssue(name, "must be a whole number"))
-        return None
-    return int(text)
-
-
 async def create_invite(deps: WebDeps, actor: Actor, guild_id: str, form: Form) -> None:
     issues: list[FieldIssue] = []
     fields = {
         name: value
         for name in ("expires_in_hours", "max_uses")
-        if (value := _whole(form, name, issues)) is not None
+        if (value := whole_number(form, name, issues)) is not None
     }
     if issues:
         raise Invalid(issues)

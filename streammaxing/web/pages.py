@@ -40,7 +40,7 @@ from streammaxing.schema.web_sessions import SessionRow
 from streammaxing.web import sessions
 from streammaxing.web.account import SignInAgain, actor_for, listed_guilds
 from streammaxing.web.deps import WebDeps, deps_of
-from streammaxing.web.forms import Form, read_form
+from streammaxing.web.forms import Form, read_form, whole_number
 from streammaxing.web.guild_view import guild_context
 from streammaxing.web.link_parts import create_invite, me_link_parts, revoke_invite
 from streammaxing.web.paging import PAGE_SIZE, Paged, page_number
@@ -168,15 +168,8 @@ async def _save_config(deps: WebDeps, actor: Actor, guild_id: str, form: Form) -
         fields["channel_id"] = channel
     role = str(form.get("mention_role_id") or "").strip()
     fields["mention_role_id"] = role or None
-    cooldown = str(form.get("restart_cooldown_seconds") or "").strip()
     issues: list[FieldIssue] = []
-    if cooldown:
-        if cooldown.isdigit():
-            fields["restart_cooldown_seconds"] = int(cooldown)
-        else:
-            issues.append(FieldIssue("restart_cooldown_seconds", "must be a whole number"))
-    else:
-        fields["restart_cooldown_seconds"] = None
+    fields["restart_cooldown_seconds"] = whole_number(form, "restart_cooldown_seconds", issues)
     text = str(form.get("message_template") or "").strip()
     if text:
         try:
