@@ -412,6 +412,11 @@ class AuditEntryOut(_Out):
         description="The acting Discord user; null for the operator, and once the user's data "
         "was erased."
     )
+    actor_name: str | None = Field(
+        default=None,
+        description="The acting user's Discord username as of their last sign-in; null for the "
+        "operator, an erased user, or a user who never signed in to the dashboard.",
+    )
     surface: Literal["api", "cli", "dashboard", "discord", "system"]
     guild_id: str | None
     subject_user_id: str | None = Field(

@@ -38,11 +38,10 @@ class AuditRow:
     subject_user_id: str | None
     action: str
     detail: dict[str, Any]
+    #: The acting user's Discord username as last seen at sign-in; None for the operator, for
+    #: an erased user, and for a user who never signed in (a slash command only).
+    actor_name: str | None = None
 
-
-_COLUMNS = (
-    "id, occurred_at, actor_kind, actor_user_id, surface, guild_id, subject_user_id, action, detail"
-)
 
 _INSERT = """
 INSERT INTO audit_log
@@ -73,10 +72,13 @@ async def insert_entry(conn: AsyncConnection[Any], entry: AuditEntry) -> int:
     return int(row[0])
 
 
-_GUILD_TRAIL = f"""
-SELECT {_COLUMNS} FROM audit_log
-WHERE guild_id = %(guild_id)s AND (%(before)s::bigint IS NULL OR id < %(before)s)
-ORDER BY id DESC
+_GUILD_TRAIL = """
+SELECT a.id, a.occurred_at, a.actor_kind, a.actor_user_id, a.surface, a.guild_id,
+       a.subject_user_id, a.action, a.detail, u.username AS actor_name
+FROM audit_log a
+LEFT JOIN users u ON u.user_id = a.actor_user_id
+WHERE a.guild_id = %(guild_id)s AND (%(before)s::bigint IS NULL OR a.id < %(before)s)
+ORDER BY a.id DESC
 LIMIT %(limit)s
 """
 

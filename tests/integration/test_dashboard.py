@@ -218,6 +218,27 @@ class TestGuildPages:
         # Without Helix the operation asks for the broadcaster id: shown next to the field.
         assert added.status_code == 422
 
+    async def test_the_audit_trail_names_who_acted(self, site: Site) -> None:
+        """Each trail row names its actor by username, with the Discord id beside it; a row
+        whose actor was erased says so."""
+        async with site.browser() as browser:
+            await sign_in(site, browser, MANAGER)
+            await install(site, browser, GUILD)
+            page = await browser.get(f"/guilds/{GUILD}")
+            await browser.post(
+                f"/guilds/{GUILD}/config",
+                data={"csrf_token": csrf(page), "channel_id": CHANNEL, "enabled": "on"},
+            )
+            named = await browser.get(f"/guilds/{GUILD}")
+            await site.sql(
+                "UPDATE audit_log SET actor_user_id = NULL WHERE action = 'guild.install'"
+            )
+            erased = await browser.get(f"/guilds/{GUILD}")
+        trail = named.text.split('id="trail-h"', 1)[1]
+        assert f'manny <span class="muted">({MANAGER})</span>' in trail
+        assert "erased user" not in trail
+        assert "erased user" in erased.text.split('id="trail-h"', 1)[1]
+
     async def test_pickers_offer_only_postable_channels_and_pingable_roles(
         self, site: Site
     ) -> None:
