@@ -1,16 +1,23 @@
 """`stream_online` → fan-out: resolve guilds and DM recipients, claim their keys, queue delivery.
 
-First, once every go-live the ingest accepted earlier has claimed its rows (`golive_order`),
-every (guild, stream) key is claimed as a pending outbox row carrying the acceptance number (so
-each channel's queue is in go-live order), then Helix is asked, and one transaction fills in
-the rendered payloads, claims the (user, stream) DM keys and defers the delivery jobs of the
-shards it touched. A duplicate
-event (same stream id, any message id) finds nothing left to claim or fill and queues nothing.
+Once every go-live the ingest accepted earlier that shares a guild with this one has claimed
+its rows (`golive_order`), Helix is asked, and the (guild, stream) keys are claimed in batches,
+each row with its rendered payload and the acceptance number (so each channel's queue is in
+go-live order): one transaction per batch inserts its rows and defers the delivery jobs of the
+shards they fall in, so delivery starts on the first batch while later ones are still being
+claimed, and no transaction or parameter grows with the fan-out. The first batch is small
+(its rows reach delivery sooner), the later ones larger (fewer statements and delivery jobs).
+The acceptance number is forgotten with the last batch: until then later go-lives sharing a
+guild wait, and those with disjoint guilds go ahead. Then the (user, stream) DM keys are
+claimed. A duplicate event (same stream id, any message id), or the retry of a fan-out that
+died between batches, finds the committed batches' rows already claimed and claims, fills and
+queues only the rest.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,12 +26,12 @@ import structlog
 from streammaxing.runtime import Runtime
 from streammaxing.schema.fanout import (
     AnnouncementClaim,
+    GuildTarget,
     analyze_dm_log,
     analyze_notification_log,
     claim_announcements,
     claim_dms,
     dm_recipients,
-    fill_announcement_payloads,
     guilds_tracking,
 )
 from streammaxing.schema.golive_order import forget_acceptance
@@ -49,6 +56,10 @@ from streammaxing.workers.snapshot import EditKind, snapshot_of
 log = structlog.get_logger(__name__)
 
 SHARDS = 64
+#: Rows claimed by a fan-out's first transaction: small, so its rows reach delivery soon.
+FIRST_BATCH = 1000
+#: Rows claimed per transaction after the first.
+BATCH = 10_000
 #: A fan-out that claims at least this many rows analyzes the table right after committing them.
 #: Until statistics count the new pending rows, the planner believes the pending-rows index is
 #: as empty as at the last ANALYZE and the delivery lanes' statements read every pending row
@@ -60,6 +71,14 @@ ANALYZE_AFTER_ROWS = 5000
 #: 900 go out per stream when it has the lane to itself, so claiming a big streamer's 358,000
 #: (26-29 s measured, then 357,000 rows to expire) would buy nothing.
 DM_CAP_PER_STREAM = 1000
+
+
+def batches_of(targets: Sequence[GuildTarget]) -> Iterator[Sequence[GuildTarget]]:
+    """`targets` in claim batches: FIRST_BATCH, then BATCH at a time."""
+    start, size = 0, FIRST_BATCH
+    while start < len(targets):
+        yield targets[start : start + size]
+        start, size = start + size, BATCH
 
 
 def shard_of(channel_id: str) -> int:
@@ -86,7 +105,7 @@ async def fan_out(
         streamer_id=event.broadcaster_id, event_id=event.stream_id
     )
     if accepted_seq is not None:
-        await wait_for_turn(runtime, accepted_seq)
+        await wait_for_turn(runtime, accepted_seq, event.broadcaster_id)
     if event.type != "live":
         if accepted_seq is not None:
             async with runtime.pool.connection() as conn:
@@ -94,8 +113,6 @@ async def fan_out(
         log.info("stream_online_skipped", stream_type=event.type)
         return FanoutResult(0, 0, 0, skipped=f"type {event.type}")
 
-    # Phase 1: claim every guild's key right away, so each channel's queue holds this stream in
-    # go-live order while Helix is being asked (which can take seconds).
     async with runtime.pool.connection() as conn:
         streamer = await upsert_streamer(
             conn,
@@ -128,26 +145,7 @@ async def fan_out(
                 started_at=event.started_at,
                 targets=resumes,
             )
-            skip = {r.guild_id for r in resumes}
-            claimed = await claim_announcements(
-                conn,
-                streamer_id=streamer.id,
-                event_id=event.stream_id,
-                started_at=event.started_at,
-                accepted_seq=accepted_seq,
-                claims=[
-                    AnnouncementClaim(t.guild_id, t.channel_id, shard_of(t.channel_id))
-                    for t in targets
-                    if t.guild_id not in skip
-                ],
-            )
-            if accepted_seq is not None:
-                await forget_acceptance(conn, accepted_seq)
-
-    if len(claimed) >= ANALYZE_AFTER_ROWS:
-        async with runtime.pool.connection() as conn:
-            await analyze_notification_log(conn)
-    # Phase 2: enrich, render each guild's payload, fill the claimed rows, queue the delivery.
+    skip = {r.guild_id for r in resumes}
     enriched = await enrich(
         runtime.helix,
         event,
@@ -155,11 +153,6 @@ async def fan_out(
         fallback_game=streamer.last_category_name or "",
     )
     info = enriched.info
-    rendered = render_for_targets(targets, info, cache_buster=event.stream_id)
-    announced = {g: k for g, k in rendered.of_guild.items() if g not in skip}
-    dm_payload = render_announcement(
-        DEFAULT_TEMPLATE, info, mention_role_id=None, cache_buster=event.stream_id
-    )
     async with runtime.pool.connection() as conn, conn.transaction():
         await upsert_streamer(
             conn,
@@ -169,12 +162,48 @@ async def fan_out(
             avatar_url=enriched.avatar_url,
         )
         await set_stream_snapshot(conn, event.stream_id, snapshot_of(info))
-        shards = await fill_announcement_payloads(
-            conn,
-            event_id=event.stream_id,
-            payloads=rendered.payloads,
-            payload_of=announced,
-        )
+
+    announced: list[str] = []
+    claimed = 0
+    analyzed = False
+    for batch in batches_of([t for t in targets if t.guild_id not in skip]):
+        rendered = render_for_targets(batch, info, cache_buster=event.stream_id)
+        async with runtime.pool.connection() as conn, conn.transaction():
+            shards = await claim_announcements(
+                conn,
+                streamer_id=streamer.id,
+                event_id=event.stream_id,
+                started_at=event.started_at,
+                accepted_seq=accepted_seq,
+                payloads=rendered.payloads,
+                # A guild whose template failed to render is claimed without a payload, as
+                # before rendering: its row is abandoned after `UNRENDERED_TIMEOUT_SECONDS`.
+                claims=[
+                    AnnouncementClaim(
+                        t.guild_id,
+                        t.channel_id,
+                        shard_of(t.channel_id),
+                        rendered.of_guild.get(t.guild_id),
+                    )
+                    for t in batch
+                ],
+            )
+            await defer_announcement_delivery(runtime.app, conn, sorted(set(shards)))
+        announced.extend(g for g in rendered.of_guild)
+        claimed += len(shards)
+        if claimed >= ANALYZE_AFTER_ROWS and not analyzed:
+            async with runtime.pool.connection() as conn:
+                await analyze_notification_log(conn)
+            analyzed = True
+
+    if accepted_seq is not None:
+        # Every row is claimed: later go-lives sharing a guild may claim theirs.
+        async with runtime.pool.connection() as conn:
+            await forget_acceptance(conn, accepted_seq)
+    dm_payload = render_announcement(
+        DEFAULT_TEMPLATE, info, mention_role_id=None, cache_buster=event.stream_id
+    )
+    async with runtime.pool.connection() as conn, conn.transaction():
         if resumed:
             await defer_edit(runtime.app, conn, event.stream_id, EditKind.RELIVE.value)
         elif stream.previously_ended:
@@ -183,7 +212,7 @@ async def fan_out(
         recipients = await dm_recipients(
             conn,
             streamer.id,
-            list(announced),
+            announced,
             limit=DM_CAP_PER_STREAM,
             sample_key=event.stream_id,
         )
@@ -196,10 +225,13 @@ async def fan_out(
             payload=dm_payload,
             recipients=recipients,
         )
-        await defer_announcement_delivery(runtime.app, conn, sorted(set(shards)))
         if dms:
             await defer_dm_delivery(runtime.app, conn)
 
+    if claimed >= ANALYZE_AFTER_ROWS * 2:
+        # The statistics taken after the first batches counted a fraction of the pending rows.
+        async with runtime.pool.connection() as conn:
+            await analyze_notification_log(conn)
     if dms >= ANALYZE_AFTER_ROWS:
         async with runtime.pool.connection() as conn:
             await analyze_dm_log(conn)
@@ -207,10 +239,9 @@ async def fan_out(
     log.info(
         "fan_out",
         guilds=len(targets),
-        announcements_claimed=len(claimed),
-        announcements_rendered=len(shards),
+        announcements_claimed=claimed,
         resumed=len(resumed),
         dms_claimed=dms,
         from_helix=enriched.from_helix,
     )
-    return FanoutResult(guilds=len(targets), announcements_claimed=len(claimed), dms_claimed=dms)
+    return FanoutResult(guilds=len(targets), announcements_claimed=claimed, dms_claimed=dms)
