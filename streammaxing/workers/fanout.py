@@ -48,7 +48,7 @@ from streammaxing.schema.lifecycle import (
     set_stream_snapshot,
 )
 from streammaxing.schema.streamers import upsert_streamer
-from streammaxing.templating import DEFAULT_TEMPLATE, render_announcement
+from streammaxing.templating import DEFAULT_TEMPLATE, StreamInfo, render_announcement
 from streammaxing.workers.enrich import OnlineEvent, enrich
 from streammaxing.workers.fanout_render import RenderedPayloads, render_for_targets
 from streammaxing.workers.golive_order import wait_for_turn
@@ -140,6 +140,7 @@ async def fan_out(
             fallback_game=streamer.last_category_name or "",
         )
     )
+    claims = _Claims(runtime, event, streamer.id, accepted_seq)
     try:
         async with runtime.pool.connection() as conn:
             targets = await guilds_tracking(conn, streamer.id)
@@ -166,10 +167,29 @@ async def fan_out(
                     started_at=event.started_at,
                     targets=resumes,
                 )
+        skip = {r.guild_id for r in resumes}
+        # Batches claimed while Helix is still being asked hold their channels' places
+        # without a payload (delivery waits for it); once it has answered, a batch is claimed
+        # with its payloads.
+        unfilled: list[Sequence[GuildTarget]] = []
+        for batch in batches_of([t for t in targets if t.guild_id not in skip]):
+            if enriching.done():
+                await claims.add(batch, enriching.result().info)
+            else:
+                unfilled.append(batch)
+                await claims.add(batch, None)
+        claimed = await claims.finish()
+        if accepted_seq is not None:
+            # Every row is claimed: later go-lives sharing a guild may claim theirs.
+            async with runtime.pool.connection() as conn:
+                await forget_acceptance(conn, accepted_seq)
         enriched = await enriching
+        for batch in unfilled:
+            await claims.add(batch, enriched.info)
+        await claims.finish()
     finally:
         enriching.cancel()
-    skip = {r.guild_id for r in resumes}
+        claims.cancel()
     info = enriched.info
     async with runtime.pool.connection() as conn, conn.transaction():
         await upsert_streamer(
@@ -180,41 +200,7 @@ async def fan_out(
             avatar_url=enriched.avatar_url,
         )
         await set_stream_snapshot(conn, event.stream_id, snapshot_of(info))
-
-    # Each batch is rendered while earlier ones' claims run in Postgres, up to
-    # CLAIMS_IN_FLIGHT of them at once (on their own connections and cores).
-    announced: list[str] = []
-    claimed = 0
-    claiming: list[asyncio.Task[int]] = []
-    analyzing: asyncio.Task[None] | None = None
-    try:
-        for batch in batches_of([t for t in targets if t.guild_id not in skip]):
-            rendered = render_for_targets(batch, info, cache_buster=event.stream_id)
-            announced.extend(rendered.of_guild)
-            if len(claiming) >= CLAIMS_IN_FLIGHT:
-                claimed += await claiming.pop(0)
-            if claimed >= ANALYZE_AFTER_ROWS and analyzing is None:
-                # Beside the next claims, on its own connection: the delivery lanes already
-                # read these rows.
-                analyzing = asyncio.create_task(_analyze_announcements(runtime))
-            claiming.append(
-                asyncio.create_task(
-                    _claim_batch(runtime, event, streamer.id, accepted_seq, batch, rendered)
-                )
-            )
-        while claiming:
-            claimed += await claiming.pop(0)
-        if analyzing is not None:
-            await analyzing
-    finally:
-        # A failed claim fails the job (its retry claims what is left): stop the others.
-        for task in [*claiming, *([analyzing] if analyzing else [])]:
-            task.cancel()
-
-    if accepted_seq is not None:
-        # Every row is claimed: later go-lives sharing a guild may claim theirs.
-        async with runtime.pool.connection() as conn:
-            await forget_acceptance(conn, accepted_seq)
+    announced = claims.announced
     dm_payload = render_announcement(
         DEFAULT_TEMPLATE, info, mention_role_id=None, cache_buster=event.stream_id
     )
@@ -261,38 +247,79 @@ async def fan_out(
     return FanoutResult(guilds=len(targets), announcements_claimed=claimed, dms_claimed=dms)
 
 
-async def _claim_batch(
-    runtime: Runtime,
-    event: OnlineEvent,
-    streamer_id: UUID,
-    accepted_seq: int | None,
-    batch: Sequence[GuildTarget],
-    rendered: RenderedPayloads,
-) -> int:
-    """Claim one batch's rows with their payloads and queue their shards' delivery, in one
-    transaction; the rows claimed. A guild whose template failed to render is claimed without
-    a payload, as before rendering existed: the row blocks its channel until delivery abandons
-    it (`schema.outbox.UNRENDERED_TIMEOUT_SECONDS`)."""
-    async with runtime.pool.connection() as conn, conn.transaction():
-        shards = await claim_announcements(
-            conn,
-            streamer_id=streamer_id,
-            event_id=event.stream_id,
-            started_at=event.started_at,
-            accepted_seq=accepted_seq,
-            payloads=rendered.payloads,
-            claims=[
-                AnnouncementClaim(
-                    t.guild_id,
-                    t.channel_id,
-                    shard_of(t.channel_id),
-                    rendered.of_guild.get(t.guild_id),
-                )
-                for t in batch
-            ],
-        )
-        await defer_announcement_delivery(runtime.app, conn, sorted(set(shards)))
-    return len(shards)
+class _Claims:
+    """A fan-out's batch claims: each batch rendered while earlier ones' claims run in
+    Postgres, up to CLAIMS_IN_FLIGHT of them at once (on their own connections and cores)."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        event: OnlineEvent,
+        streamer_id: UUID,
+        accepted_seq: int | None,
+    ) -> None:
+        self._runtime = runtime
+        self._event = event
+        self._streamer_id = streamer_id
+        self._accepted_seq = accepted_seq
+        self._running: list[asyncio.Task[int]] = []
+        self._analyzing: asyncio.Task[None] | None = None
+        self._rows = 0
+        #: Guilds whose rows carry a rendered payload.
+        self.announced: list[str] = []
+
+    async def add(self, batch: Sequence[GuildTarget], info: StreamInfo | None) -> None:
+        """Claim `batch`'s rows, with their payloads rendered from `info` (when known), or
+        give its claimed rows their payloads; wait first while CLAIMS_IN_FLIGHT run."""
+        rendered = None
+        if info is not None:
+            rendered = render_for_targets(batch, info, cache_buster=self._event.stream_id)
+            self.announced.extend(rendered.of_guild)
+        if len(self._running) >= CLAIMS_IN_FLIGHT:
+            self._rows += await self._running.pop(0)
+        if self._rows >= ANALYZE_AFTER_ROWS and self._analyzing is None:
+            # Beside the next claims, on its own connection: the delivery lanes already read
+            # these rows.
+            self._analyzing = asyncio.create_task(_analyze_announcements(self._runtime))
+        self._running.append(asyncio.create_task(self._claim(batch, rendered)))
+
+    async def finish(self) -> int:
+        """Wait for the running claims; the rows claimed or filled so far."""
+        while self._running:
+            self._rows += await self._running.pop(0)
+        if self._analyzing is not None:
+            await self._analyzing
+        return self._rows
+
+    def cancel(self) -> None:
+        """A failed claim fails the job (its retry claims what is left): stop the others."""
+        for task in [*self._running, *([self._analyzing] if self._analyzing else [])]:
+            task.cancel()
+
+    async def _claim(self, batch: Sequence[GuildTarget], rendered: RenderedPayloads | None) -> int:
+        """One transaction: the batch's rows, and its shards' delivery jobs when the rows
+        carry payloads. A guild whose template failed to render is claimed without a payload,
+        as before rendering: the row blocks its channel until delivery abandons it
+        (`schema.outbox.UNRENDERED_TIMEOUT_SECONDS`)."""
+        of_guild = rendered.of_guild if rendered is not None else {}
+        async with self._runtime.pool.connection() as conn, conn.transaction():
+            shards = await claim_announcements(
+                conn,
+                streamer_id=self._streamer_id,
+                event_id=self._event.stream_id,
+                started_at=self._event.started_at,
+                accepted_seq=self._accepted_seq,
+                payloads=rendered.payloads if rendered is not None else (),
+                claims=[
+                    AnnouncementClaim(
+                        t.guild_id, t.channel_id, shard_of(t.channel_id), of_guild.get(t.guild_id)
+                    )
+                    for t in batch
+                ],
+            )
+            if rendered is not None:
+                await defer_announcement_delivery(self._runtime.app, conn, sorted(set(shards)))
+        return len(shards)
 
 
 async def _analyze_announcements(runtime: Runtime) -> None:

@@ -124,10 +124,9 @@ async def test_a_retried_fan_out_claims_and_fills_only_what_is_left(
             ],
         )
 
-    result = await fan_out(runtime, online(BIG, "s-big"), seq)
+    await fan_out(runtime, online(BIG, "s-big"), seq)
 
-    # g2 filled, g3..g6 claimed.
-    assert result.announcements_claimed == 5
+    # g0, g1 as they were, g2 filled, g3..g6 claimed with payloads; one row each.
     payloads = await rows(
         runtime,
         "SELECT guild_id, payload ->> 'content' = 'from the first run', payload IS NULL"
