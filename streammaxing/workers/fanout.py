@@ -1,21 +1,24 @@
 """`stream_online` → fan-out: resolve guilds and DM recipients, claim their keys, queue delivery.
 
 Once every go-live the ingest accepted earlier that shares a guild with this one has claimed
-its rows (`golive_order`), the guilds are read (Helix is asked meanwhile), and the (guild,
-stream) keys are claimed in batches, each row with its rendered payload and the acceptance
-number (so each channel's queue is in go-live order): one transaction per batch inserts its
-rows and defers the delivery jobs of the shards they fall in. Delivery starts on the first
-batch while later ones are still being claimed, and no transaction or parameter grows with the
-fan-out. The first batch is small (its rows reach delivery sooner), the later ones larger
-(fewer statements and delivery jobs); two run at once, and the next batch is rendered while
-they do. Measured at 98,000 guilds (bench/scale_fanout.py): the first rows queued 1.3-1.5 s
-after the job started, all of them after 6-8 s.
+its rows (`golive_order`), the guilds are read while Helix is asked, and the (guild, stream)
+keys are claimed in batches carrying the acceptance number (so each channel's queue is in
+go-live order). One transaction per batch inserts its rows and, when they carry their rendered
+payloads, defers the delivery jobs of their shards: delivery starts on the first batch while
+later ones are still being claimed, and no transaction or parameter grows with the fan-out.
+The first batch is small (its rows reach delivery sooner), the later ones larger (fewer
+statements and delivery jobs); two run at once, and the next batch is rendered while they do.
+Batches claimed before Helix has answered (it can take seconds: it often lags EventSub) hold
+their channels' places without a payload, and get their payloads once it has; delivery waits
+for a row's payload before sending it or anything after it in its channel. Measured at 98,000
+guilds without Helix (bench/scale_fanout.py): the first rows queued 1.3-2.3 s after the job
+started, all of them after 6-8 s.
 
-The acceptance number is forgotten once the last batch is claimed: until then later go-lives
-sharing a guild wait, those with disjoint guilds go ahead. Then the (user, stream) DM keys are
-claimed. A duplicate event (same stream id, any message id), or the retry of a fan-out that
-died between batches, finds the committed batches' rows already claimed, and claims, fills and
-queues only the rest.
+The acceptance number is forgotten once every row is claimed, before Helix's answer is
+awaited: until then later go-lives sharing a guild wait, those with disjoint guilds go ahead.
+Then the (user, stream) DM keys are claimed. A duplicate event (same stream id, any message
+id), or the retry of a fan-out that died between batches, finds the committed batches' rows
+already claimed, and claims, fills and queues only the rest.
 """
 
 from __future__ import annotations

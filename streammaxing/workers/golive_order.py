@@ -4,7 +4,10 @@ ingest accepted before it that shares a guild with it has claimed all of its own
 A guild announces every streamer it tracks in its one channel, so two go-lives can only put rows
 in the same channel when a guild tracks both streamers. Claims then reach each channel's queue
 in acceptance order, whichever worker runs which fan-out and however many batches an earlier
-fan-out claims in, and delivery sends a channel's rows in that order. A go-live whose guilds
+fan-out claims in, and delivery sends a channel's rows in that order. An earlier go-live has
+claimed once its rows exist, with or without their payloads (a row without one holds the rows
+after it in its channel until it gets one): a later go-live does not wait for the earlier one's
+Helix lookup. A go-live whose guilds
 are disjoint from every earlier one still claiming does not wait: a one-guild go-live goes ahead
 while a 100,000-guild fan-out is still claiming its batches.
 
