@@ -14,6 +14,7 @@ from streammaxing.queues import Queue, Task
 from streammaxing.runtime import Runtime
 from streammaxing.schema.fanout import AnnouncementClaim, claim_announcements
 from streammaxing.schema.golive_order import earlier_overlapping_go_live
+from streammaxing.schema.outbox import pending_announcements
 from streammaxing.schema.webhooks import JobRequest, accept_messages
 from streammaxing.workers import fanout, golive_order
 from streammaxing.workers.fanout import fan_out, shard_of
@@ -216,3 +217,54 @@ async def test_a_later_go_live_with_disjoint_guilds_does_not_wait(
     assert await rows(
         runtime, "SELECT payload IS NOT NULL FROM notification_log WHERE event_id = 's-other'"
     ) == [(True,)]
+
+
+async def test_a_later_go_live_sharing_a_guild_does_not_wait_for_the_earlier_helix_lookup(
+    runtime: Runtime, fake: TwitchFakeState, monkeypatch: pytest.MonkeyPatch, small_batches: None
+) -> None:
+    """While the earlier go-live's Helix lookup has not answered (Helix lagging EventSub), its
+    rows are claimed without payloads: the later go-live sharing a guild claims and queues its
+    own meanwhile, and delivery reads the shared channel's rows in acceptance order, the earlier
+    one first (it holds the later one back until it has its payload)."""
+    helix_answers = asyncio.Event()
+    real_enrich = fanout.enrich
+
+    async def lagging_enrich(helix: Any, event: Any, **kwargs: Any) -> Any:
+        if event.broadcaster_id == BIG:
+            await helix_answers.wait()
+        return await real_enrich(helix, event, **kwargs)
+
+    monkeypatch.setattr(fanout, "enrich", lagging_enrich)
+    for guild in BIG_GUILDS:
+        await track(runtime, BIG, guild_id=guild)
+    await track(runtime, SMALL, guild_id="g6")
+    fake.add_stream(BIG, f"s{BIG}", id="s-big")
+    fake.add_stream(SMALL, f"s{SMALL}", id="s-small")
+    big = await accept(runtime, online(BIG, "s-big"))
+    small = await accept(runtime, online(SMALL, "s-small"))
+
+    earlier = asyncio.create_task(fan_out(runtime, online(BIG, "s-big"), big))
+    # The timeout only ends a hang (the later go-live waiting for the lookup that never ends).
+    later = await asyncio.wait_for(fan_out(runtime, online(SMALL, "s-small"), small), 60)
+
+    assert later.announcements_claimed == 1
+    assert not earlier.done()
+    channel = "SELECT event_id, payload IS NOT NULL FROM notification_log WHERE channel_id = 'c-g6'"
+    assert await rows(runtime, channel + " ORDER BY accepted_seq") == [
+        ("s-big", False),
+        ("s-small", True),
+    ]
+    async with runtime.pool.connection() as conn:
+        pending = await pending_announcements(conn, shard_of("c-g6"), 100)
+    assert [p.event_id for p in pending if p.channel_id == "c-g6"] == ["s-big", "s-small"]
+
+    helix_answers.set()
+    assert (await earlier).announcements_claimed == len(BIG_GUILDS)
+    assert await rows(runtime, channel + " ORDER BY accepted_seq") == [
+        ("s-big", True),
+        ("s-small", True),
+    ]
+    assert await rows(
+        runtime,
+        "SELECT count(*) FROM notification_log WHERE event_id = 's-big' AND payload IS NULL",
+    ) == [(0,)]
