@@ -465,15 +465,38 @@ async def golive(
                 return fanout.fill_announcement_payloads(
                     conn, event_id=event_id, payloads=per_guild
                 )
-        else:
+        elif hasattr(fanout, "fill_announcement_payloads"):
             rendered = render_for_targets(targets, SAMPLE_INFO, cache_buster=event_id)
 
             def fill() -> Awaitable[list[int]]:
-                return fanout.fill_announcement_payloads(
+                return fanout.fill_announcement_payloads(  # type: ignore[attr-defined]
                     conn,
                     event_id=event_id,
                     payloads=rendered.payloads,
                     payload_of=rendered.of_guild,
+                )
+        else:
+            # The tree where a claim carries its payload: the claimed rows (payload NULL) are
+            # filled by claiming them again with their payloads, as a retried fan-out does.
+            rendered = render_for_targets(targets, SAMPLE_INFO, cache_buster=event_id)
+            filled_claims = [
+                fanout.AnnouncementClaim(
+                    t.guild_id,
+                    t.channel_id,
+                    shard_of(t.channel_id),
+                    rendered.of_guild.get(t.guild_id),
+                )
+                for t in targets
+            ]
+
+            def fill() -> Awaitable[list[int]]:
+                return fanout.claim_announcements(
+                    conn,
+                    streamer_id=streamer_id,
+                    event_id=event_id,
+                    started_at=started_at,
+                    claims=filled_claims,
+                    payloads=rendered.payloads,
                 )
 
         timings.record(

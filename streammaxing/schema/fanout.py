@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,15 +25,18 @@ class GuildTarget:
     guild_id: str
     name: str
     channel_id: str
+    #: Targets with the same template share one dict: read it, never change it.
     message_template: dict[str, Any]
     mention_role_id: str | None
     custom_content: str | None
 
 
 # The seed's "guilds tracking a streamer", as written, plus the role to ping and the guild's
-# own message for this streamer.
+# own message for this streamer. The template comes as text and is parsed once per distinct
+# text (most guilds share a few templates): reading 98,000 targets took 2.0 s with a jsonb
+# template parsed per row, 0.6 s so (bench/scale_fanout.py seed).
 _GUILDS_TRACKING = """
-SELECT g.guild_id, g.name, gc.channel_id, gc.message_template, gc.mention_role_id,
+SELECT g.guild_id, g.name, gc.channel_id, gc.message_template::text, gc.mention_role_id,
        gs.custom_content
 FROM guilds g
 JOIN guild_streamers gs ON g.guild_id = gs.guild_id
@@ -44,9 +48,15 @@ WHERE gs.streamer_id = %s
 
 
 async def guilds_tracking(conn: AsyncConnection[Any], streamer_id: UUID) -> list[GuildTarget]:
-    async with conn.cursor(row_factory=class_row(GuildTarget)) as cur:
-        await cur.execute(_GUILDS_TRACKING, (streamer_id,), prepare=False)
-        return await cur.fetchall()
+    cur = await conn.execute(_GUILDS_TRACKING, (streamer_id,), prepare=False)
+    templates: dict[str, dict[str, Any]] = {}
+    targets = []
+    for guild_id, name, channel_id, template_text, role_id, custom in await cur.fetchall():
+        template = templates.get(template_text)
+        if template is None:
+            template = templates[template_text] = json.loads(template_text)
+        targets.append(GuildTarget(guild_id, name, channel_id, template, role_id, custom))
+    return targets
 
 
 @dataclass(frozen=True)
@@ -54,20 +64,32 @@ class AnnouncementClaim:
     guild_id: str
     channel_id: str
     shard: int
+    #: Index of the guild's rendered payload in the claim's `payloads`; None claims the row with
+    #: no payload yet.
+    payload_index: int | None = None
 
 
-# The seed's idempotency INSERT … ON CONFLICT (guild_id, event_id) DO NOTHING RETURNING, for a
-# whole fan-out in one statement; only the rows returned are new. Rows are claimed before the
-# (slow) Helix enrichment, with no payload yet: a channel's messages then queue up in go-live
-# order, and delivery waits for a row's payload before sending it or anything after it.
+# The seed's idempotency INSERT … ON CONFLICT (guild_id, event_id) RETURNING, for a batch of a
+# fan-out in one statement; only the rows returned are new (or newly filled). The distinct
+# payloads travel as one jsonb array, and each guild as (guild id, index into it): a batch sends
+# its distinct payloads once and short tuples instead of every guild's rendered payload. `->`
+# picks an array element by position without scanning the array (a join with
+# jsonb_array_elements was planned as a nested loop: 9,800 rows × 2,000 payloads took 6.8 s of
+# server CPU). A row claimed earlier without a payload (a fan-out that died before rendering)
+# gets this one's; a row that has one, or is no longer pending, is left alone and not returned.
+# Delivery waits for a row's payload before sending it or anything after it in its channel.
 _CLAIM_ANNOUNCEMENTS = """
 INSERT INTO notification_log
-    (guild_id, streamer_id, event_id, channel_id, shard, stream_started_at, accepted_seq, status)
+    (guild_id, streamer_id, event_id, channel_id, shard, stream_started_at, accepted_seq, status,
+     payload)
 SELECT t.guild_id, %(streamer_id)s, %(event_id)s, t.channel_id, t.shard, %(started_at)s,
-       %(accepted_seq)s, 'pending'
-FROM unnest(%(guild_ids)s::text[], %(channel_ids)s::text[], %(shards)s::smallint[])
-    AS t(guild_id, channel_id, shard)
-ON CONFLICT (guild_id, event_id) DO NOTHING
+       %(accepted_seq)s, 'pending', %(payloads)s::jsonb -> t.k
+FROM unnest(%(guild_ids)s::text[], %(channel_ids)s::text[], %(shards)s::smallint[],
+            %(indexes)s::int[])
+    AS t(guild_id, channel_id, shard, k)
+ON CONFLICT (guild_id, event_id) DO UPDATE SET payload = EXCLUDED.payload
+    WHERE notification_log.status = 'pending' AND notification_log.payload IS NULL
+      AND EXCLUDED.payload IS NOT NULL
 RETURNING shard
 """
 
@@ -79,10 +101,16 @@ async def claim_announcements(
     event_id: str,
     started_at: datetime,
     claims: Sequence[AnnouncementClaim],
+    payloads: Sequence[dict[str, Any]] = (),
     accepted_seq: int | None = None,
 ) -> list[int]:
     """Insert pending announcements (in their channel's order by `accepted_seq`, the ingest's
-    acceptance number); return the shard of each newly claimed one."""
+    acceptance number) with their payload (`payloads[claim.payload_index]`), or give an
+    existing pending row without one its payload; return the shard of each such row.
+
+    Idempotent: a retried or duplicate fan-out claims and fills nothing twice. The guild ids of
+    one call must be distinct.
+    """
     if not claims:
         return []
     cur = await conn.execute(
@@ -92,50 +120,11 @@ async def claim_announcements(
             "event_id": event_id,
             "started_at": started_at,
             "accepted_seq": accepted_seq,
+            "payloads": Jsonb(list(payloads)),
             "guild_ids": [c.guild_id for c in claims],
             "channel_ids": [c.channel_id for c in claims],
             "shards": [c.shard for c in claims],
-        },
-        prepare=False,
-    )
-    return [int(row[0]) for row in await cur.fetchall()]
-
-
-# The distinct payloads travel as one jsonb array, and each guild as (guild id, index into it):
-# a 100,000-guild fan-out sends its distinct payloads once and 100,000 short pairs instead of
-# every guild's rendered payload (80 MB as one jsonb object). `->` picks an array element by
-# position without scanning the array (a join with jsonb_array_elements was planned as a nested
-# loop: 9,800 rows × 2,000 payloads took 6.8 s of server CPU).
-_FILL_PAYLOADS = """
-UPDATE notification_log n SET payload = %(payloads)s::jsonb -> t.k
-FROM unnest(%(guild_ids)s::text[], %(indexes)s::int[]) AS t(guild_id, k)
-WHERE n.event_id = %(event_id)s AND n.guild_id = t.guild_id
-  AND n.status = 'pending' AND n.payload IS NULL
-RETURNING n.shard
-"""
-
-
-async def fill_announcement_payloads(
-    conn: AsyncConnection[Any],
-    *,
-    event_id: str,
-    payloads: Sequence[dict[str, Any]],
-    payload_of: Mapping[str, int],
-) -> list[int]:
-    """Give claimed rows their rendered payload (`payload_of`: guild id → index into
-    `payloads`); return their shards.
-
-    Idempotent: a retried or duplicate fan-out fills only rows still without a payload.
-    """
-    if not payload_of:
-        return []
-    cur = await conn.execute(
-        _FILL_PAYLOADS,
-        {
-            "event_id": event_id,
-            "payloads": Jsonb(list(payloads)),
-            "guild_ids": list(payload_of),
-            "indexes": list(payload_of.values()),
+            "indexes": [c.payload_index for c in claims],
         },
         prepare=False,
     )

@@ -32,7 +32,8 @@ GO_LIVE_ORDER_LOCK_KEY = int.from_bytes(b"SMGOLIV", "big")
 # batches holding the same id serialise on the primary key and the loser inserts nothing.
 # A batch holding new go-lives (`stream_online`) numbers them while it holds a transaction-scoped
 # lock, taken before the first number: numbers then follow commit order across batches, and the
-# job gets its number as `accepted_seq`. Batches without one take no lock.
+# job gets its number as `accepted_seq`; the number is recorded with the go-live's broadcaster
+# (`schema.golive_order`). Batches without one take no lock.
 _ACCEPT_SQL = f"""
 WITH incoming AS (
     SELECT DISTINCT ON (message_id) message_id, queue_name, task_name, args, ord
@@ -46,7 +47,8 @@ accepted AS (
     RETURNING message_id
 ),
 online AS (
-    SELECT i.message_id, i.ord FROM incoming i JOIN accepted a USING (message_id)
+    SELECT i.message_id, i.ord, i.args -> 'event' ->> 'broadcaster_user_id' AS broadcaster_id
+    FROM incoming i JOIN accepted a USING (message_id)
     WHERE i.task_name = '{Task.STREAM_ONLINE.value}'
 ),
 turn AS (
@@ -54,11 +56,11 @@ turn AS (
     FROM (SELECT 1 FROM online LIMIT 1) AS any_online
 ),
 numbered AS (
-    SELECT o.message_id, nextval('golive_acceptance_seq') AS seq
-    FROM turn CROSS JOIN (SELECT message_id FROM online ORDER BY ord) AS o
+    SELECT o.message_id, o.broadcaster_id, nextval('golive_acceptance_seq') AS seq
+    FROM turn CROSS JOIN (SELECT message_id, broadcaster_id FROM online ORDER BY ord) AS o
 ),
 recorded AS (
-    INSERT INTO golive_acceptances (seq) SELECT seq FROM numbered
+    INSERT INTO golive_acceptances (seq, broadcaster_id) SELECT seq, broadcaster_id FROM numbered
 ),
 deferred AS (
     SELECT procrastinate_defer_jobs_v1(ARRAY(

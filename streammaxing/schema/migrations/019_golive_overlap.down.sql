@@ -1,0 +1,1 @@
+ALTER TABLE golive_acceptances DROP COLUMN broadcaster_id;
