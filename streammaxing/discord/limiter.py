@@ -263,12 +263,14 @@ class DiscordLimiter:
         *,
         max_wait: float = 30.0,
         urgent: bool = False,
-    ) -> None:
+    ) -> float:
         """Wait for a slot of `lane` and of the bucket of `route_key` + `major`, then take both.
 
         `major` is the route's top-level id (channel, guild or webhook), "" when it has none.
-        Raises `LimiterHalted` while sending is halted and `WaitTooLong` when the slot would
-        come later than `max_wait` seconds from now. Call `record` once the request is done.
+        Returns the slot's instant on this limiter's clock (see `on_time`). Raises
+        `LimiterHalted` while sending is halted and `WaitTooLong` when the slot would come
+        later than `max_wait` seconds from now. Call `record` once the request is done, or
+        `give_back` when it was not sent after all.
         An `urgent` request may take a lane slot further ahead (URGENT_GRANT_HORIZON_SECONDS),
         so it goes before the waiting requests that are not.
         """
@@ -284,13 +286,25 @@ class DiscordLimiter:
                 raise LimiterHalted(outcome.halt_reason, outcome.halted_until)
             if outcome.granted:
                 if await self._wait_for_slot(route_key, major, answer.slot_at):
-                    return
+                    return answer.slot_at
                 # Missed: the slot is spent, the bucket given back; ask for a later one.
                 continue
             wait = outcome.wait_seconds or 0.0
             if self._clock() + wait > deadline:
                 raise WaitTooLong(outcome.db_now + timedelta(seconds=wait))
             await self._sleep(wait)
+
+    def on_time(self, slot_at: float) -> bool:
+        """True while a request whose slot (from `acquire`) is `slot_at` may still be sent:
+        at most MAX_LATE_SECONDS after it. Asked again right before the request is written,
+        as the sender may have been held up since `acquire` returned (the client's cap on
+        requests in flight, a busy event loop)."""
+        return self._clock() - slot_at <= MAX_LATE_SECONDS
+
+    def give_back(self, route_key: str, major: str) -> None:
+        """A request `acquire` let through was not sent: release its bucket now (its lane slot
+        is spent)."""
+        self._give_back(AcquireRequest(route_key, major, 0.0), None)
 
     async def _wait_for_slot(self, route_key: str, major: str, slot_at: float) -> bool:
         """Sleep until a granted lane slot (`slot_at`, on this limiter's clock). True when the
