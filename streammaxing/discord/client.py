@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,12 +153,19 @@ class DiscordClient:
         await self._http.aclose()
 
     async def create_message(
-        self, channel_id: str, payload: Mapping[str, Any], *, nonce: str
+        self,
+        channel_id: str,
+        payload: Mapping[str, Any],
+        *,
+        nonce: str,
+        on_time: Callable[[], bool] | None = None,
     ) -> SentMessage:
         """POST a message with `nonce` and `enforce_nonce: true`.
 
         A repeat with the same nonce within Discord's window returns the first message (same id).
-        `payload` must hold `allowed_mentions`; `nonce` is 1–25 characters.
+        `payload` must hold `allowed_mentions`; `nonce` is 1–25 characters. `on_time` (here and
+        in the other writes) is asked right before the request is written: False raises
+        SlotMissed and nothing is sent.
         """
         _require_allowed_mentions(payload)
         if not 0 < len(nonce) <= MAX_NONCE_LENGTH:
@@ -166,21 +173,28 @@ class DiscordClient:
         if "nonce" in payload or "enforce_nonce" in payload:
             raise ValueError("pass the nonce as the keyword argument, not inside the payload")
         body = {**payload, "nonce": nonce, "enforce_nonce": True}
-        return await self._message_call(create_message_route(channel_id), body)
+        return await self._message_call(create_message_route(channel_id), body, on_time)
 
     async def edit_message(
-        self, channel_id: str, message_id: str, payload: Mapping[str, Any]
+        self,
+        channel_id: str,
+        message_id: str,
+        payload: Mapping[str, Any],
+        *,
+        on_time: Callable[[], bool] | None = None,
     ) -> SentMessage:
         """PATCH a message the bot wrote; `payload` must hold `allowed_mentions` again."""
         _require_allowed_mentions(payload)
-        return await self._message_call(edit_message_route(channel_id, message_id), dict(payload))
+        return await self._message_call(
+            edit_message_route(channel_id, message_id), dict(payload), on_time
+        )
 
-    async def open_dm(self, user_id: str) -> str:
+    async def open_dm(self, user_id: str, *, on_time: Callable[[], bool] | None = None) -> str:
         """Open (or get back) the DM channel with a user and return its id."""
         route = open_dm_route()
         if not _SNOWFLAKE.fullmatch(user_id):
             raise ValueError(f"user_id must be a Discord snowflake, got {user_id!r}")
-        response, body, info = await self._request(route, {"recipient_id": user_id})
+        response, body, info = await self._request(route, {"recipient_id": user_id}, on_time)
         channel_id = body.get("id") if isinstance(body, Mapping) else None
         if not isinstance(channel_id, str):
             raise TransientError(
@@ -272,8 +286,10 @@ class DiscordClient:
             )
         return parsed
 
-    async def _message_call(self, route: Route, body: dict[str, Any]) -> SentMessage:
-        response, parsed, info = await self._request(route, body)
+    async def _message_call(
+        self, route: Route, body: dict[str, Any], on_time: Callable[[], bool] | None
+    ) -> SentMessage:
+        response, parsed, info = await self._request(route, body, on_time)
         message_id = parsed.get("id") if isinstance(parsed, Mapping) else None
         channel_id = parsed.get("channel_id") if isinstance(parsed, Mapping) else None
         if not isinstance(message_id, str) or not isinstance(channel_id, str):
@@ -286,14 +302,17 @@ class DiscordClient:
         return SentMessage(id=message_id, channel_id=channel_id, rate_limit=info)
 
     async def _request(
-        self, route: Route, body: dict[str, Any] | list[dict[str, Any]] | None
+        self,
+        route: Route,
+        body: dict[str, Any] | list[dict[str, Any]] | None,
+        on_time: Callable[[], bool] | None = None,
     ) -> tuple[HttpAnswer, Any, RateLimitInfo]:
         """Send one request; return (answer, decoded JSON or None, rate-limit info) on 2xx.
 
-        Raises TransientError when no answer came (from `DiscordHttp`), else the error for a
-        non-2xx answer."""
+        Raises TransientError when no answer came (from `DiscordHttp`), SlotMissed when
+        `on_time` said no right before the write, else the error for a non-2xx answer."""
         async with self._in_flight:
-            response = await self._http.request(route.method, route.path, body)
+            response = await self._http.request(route.method, route.path, body, on_time=on_time)
         parsed = response.json_or_none()
         info = parse_rate_limit(response.headers, parsed, status=response.status)
         if response.is_success:

@@ -39,6 +39,11 @@ CHANNEL_WRITE_RATE_LIMIT = 20028
 INVALID_REQUEST_STATUSES = frozenset({401, 403, 429})
 
 
+class SlotMissed(Exception):  # noqa: N818 -- named like the limiter's refusals
+    """Not a Discord failure: the request's rate-limit slot had passed by more than the
+    limiter allows when it was about to be written, so nothing was sent. Take a new slot."""
+
+
 class DiscordError(Exception):
     """Base of every Discord failure; `rate_limit` is what the response said, when there was one."""
 

@@ -18,14 +18,14 @@ from __future__ import annotations
 import json
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 import aiohttp
 
-from streammaxing.discord.errors import TransientError
+from streammaxing.discord.errors import SlotMissed, TransientError
 
 #: Requests one process has in flight to Discord at once, and its pool's connections. At 50
 #: req/s and 300 ms per answer ~15 are busy; more would not send faster. The rest wait in
@@ -119,11 +119,19 @@ class DiscordHttp:
         return self._session
 
     async def request(
-        self, method: str, path: str, body: Mapping[str, Any] | Sequence[Any] | None
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | Sequence[Any] | None,
+        *,
+        on_time: Callable[[], bool] | None = None,
     ) -> HttpAnswer:
         """Send `body` as JSON to `path` (under `api_url`), or no body for None (reads); the
         answer of any status.
 
+        `on_time` is asked last thing before the request is handed to aiohttp (after the body
+        is encoded, and after the client's cap on requests in flight let it through): False
+        raises SlotMissed and sends nothing.
         Raises TransientError when no answer came (connection refused or dropped, timeout).
         """
         data = (
@@ -132,6 +140,8 @@ class DiscordHttp:
             else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         )
         session = self._open_session()
+        if on_time is not None and not on_time():
+            raise SlotMissed(f"{method} {path}: its rate-limit slot passed before it was sent")
         try:
             async with session.request(
                 method,

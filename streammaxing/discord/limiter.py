@@ -25,9 +25,10 @@ time is the database's `clock_timestamp()`, so processes on several hosts share 
   connection — and tries again; if the wait would end after `max_wait` it raises `WaitTooLong`
   so the caller can reschedule its job instead. Within one process, the callers waiting for a
   lane queue for it (`slot_queue`: urgent first, then oldest first, a few asked per round trip,
-  at most ten rounds a second while they wait), and the responses are recorded together at most
-  four times a second (`streammaxing.batching`): a crowd of senders does not hammer the lane's
-  row. An `urgent` caller may take a slot up to URGENT_GRANT_HORIZON_SECONDS ahead, so it goes
+  a round at most every `MIN_NAP_SECONDS` while they wait), and the responses ride along with
+  the next of those round trips (`pending_responses`; on their own after
+  RECORD_LINGER_SECONDS when none comes): a crowd of senders does not hammer the lane's row.
+  An `urgent` caller may take a slot up to URGENT_GRANT_HORIZON_SECONDS ahead, so it goes
   before the backlog of callers that are not.
 - **429s**: scope `user` closes the bucket for `retry_after`; `global` (or `is_global`) closes
   every lane of the token; `shared` closes the bucket and is not an invalid request.
@@ -53,14 +54,14 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import structlog
 from psycopg_pool import AsyncConnectionPool
 
-from streammaxing.batching import MicroBatcher
 from streammaxing.discord.errors import is_invalid_request
+from streammaxing.discord.pending_responses import PendingResponses
 from streammaxing.discord.ratelimit_headers import SCOPE_GLOBAL, SCOPE_SHARED, RateLimitInfo
 from streammaxing.discord.slot_queue import SlotQueue
 from streammaxing.schema import ratelimits
@@ -72,6 +73,8 @@ from streammaxing.schema.ratelimits import (
 )
 
 log = structlog.get_logger(__name__)
+
+R = TypeVar("R")
 
 HALT_UNAUTHORIZED = "unauthorized"
 HALT_CLOUDFLARE_BAN = "cloudflare_ban"
@@ -87,9 +90,10 @@ IN_FLIGHT_TTL_SECONDS = 10.0
 #: How often a caller polls an unknown bucket whose single request is still in flight.
 IN_FLIGHT_POLL_SECONDS = 0.05
 #: How far ahead a lane slot may be handed out: the caller then sleeps until its slot. Lets one
-#: round trip serve a crowd of callers (at 50 req/s, the next dozen slots) without anyone
-#: polling the lane's row for each slot.
-GRANT_HORIZON_SECONDS = 0.25
+#: round trip serve a crowd of callers (at 50 req/s, the next two dozen slots) without anyone
+#: polling the lane's row for each slot. Above the slot queue's MIN_NAP_SECONDS, so a process
+#: asks again before the slots it took run out.
+GRANT_HORIZON_SECONDS = 0.5
 #: How far ahead a lane slot may be handed out to an urgent request. Requests that are not
 #: urgent keep the lane's next slot within GRANT_HORIZON_SECONDS of now, so an urgent one is
 #: granted the slot after theirs at once, ahead of every non-urgent caller still waiting; the
@@ -102,13 +106,18 @@ URGENT_GRANT_HORIZON_SECONDS = 2.0
 #: Requests sent within their slot plus this are at most ceil((1 + catch_up + 0.02) * rate)
 #: per second: 49 at 47.5/s.
 MAX_LATE_SECONDS = 0.02
-#: Responses are recorded at most this often per process (`MicroBatcher`'s linger). Senders
-#: answer a little apart (each after its own request): recorded as they come, each round trip
-#: held a response or two; 4 per second and process hold a few each at 50 requests/s.
-RECORD_LINGER_SECONDS = 0.25
+#: A response waits at most this long for the process's next slot round trip to record it
+#: (`PendingResponses`); then it is recorded in a statement of its own. While a process has
+#: callers waiting for slots, it asks every MIN_NAP_SECONDS or sooner, so its responses ride
+#: along with those round trips.
+RECORD_LINGER_SECONDS = 0.5
+#: With no caller of the process waiting for a slot, responses are recorded on their own at
+#: once, but at most this often, so responses arriving a little apart share a statement.
+RECORD_MIN_GAP_SECONDS = 0.25
 #: How many waiting callers of a process (besides the urgent ones) one round trip asks slots
-#: for: a little more than the lane's slots within GRANT_HORIZON_SECONDS (12 at 48.5/s).
-MAX_ASK = 16
+#: for: more than the lane's slots within GRANT_HORIZON_SECONDS (24 at 47.5/s), so one process
+#: alone keeps the lane busy.
+MAX_ASK = 32
 #: Runs of one batch of responses when Postgres picks it as a deadlock victim.
 RECORD_DEADLOCK_ATTEMPTS = 3
 
@@ -236,8 +245,13 @@ class DiscordLimiter:
             )
             for lane in Lane
         }
-        self._recorder = MicroBatcher[RecordedResponse, str | None](
-            self._record_batch, linger=RECORD_LINGER_SECONDS
+        self._unrecorded = PendingResponses[RecordedResponse, str | None](
+            self._record_batch,
+            linger=RECORD_LINGER_SECONDS,
+            min_gap=RECORD_MIN_GAP_SECONDS,
+            round_due=self._slot_round_due,
+            sleep=sleep,
+            clock=clock,
         )
         self._releases: set[asyncio.Task[None]] = set()
 
@@ -249,12 +263,14 @@ class DiscordLimiter:
         *,
         max_wait: float = 30.0,
         urgent: bool = False,
-    ) -> None:
+    ) -> float:
         """Wait for a slot of `lane` and of the bucket of `route_key` + `major`, then take both.
 
         `major` is the route's top-level id (channel, guild or webhook), "" when it has none.
-        Raises `LimiterHalted` while sending is halted and `WaitTooLong` when the slot would
-        come later than `max_wait` seconds from now. Call `record` once the request is done.
+        Returns the slot's instant on this limiter's clock (see `on_time`). Raises
+        `LimiterHalted` while sending is halted and `WaitTooLong` when the slot would come
+        later than `max_wait` seconds from now. Call `record` once the request is done, or
+        `give_back` when it was not sent after all.
         An `urgent` request may take a lane slot further ahead (URGENT_GRANT_HORIZON_SECONDS),
         so it goes before the waiting requests that are not.
         """
@@ -270,13 +286,25 @@ class DiscordLimiter:
                 raise LimiterHalted(outcome.halt_reason, outcome.halted_until)
             if outcome.granted:
                 if await self._wait_for_slot(route_key, major, answer.slot_at):
-                    return
+                    return answer.slot_at
                 # Missed: the slot is spent, the bucket given back; ask for a later one.
                 continue
             wait = outcome.wait_seconds or 0.0
             if self._clock() + wait > deadline:
                 raise WaitTooLong(outcome.db_now + timedelta(seconds=wait))
             await self._sleep(wait)
+
+    def on_time(self, slot_at: float) -> bool:
+        """True while a request whose slot (from `acquire`) is `slot_at` may still be sent:
+        at most MAX_LATE_SECONDS after it. Asked again right before the request is written,
+        as the sender may have been held up since `acquire` returned (the client's cap on
+        requests in flight, a busy event loop)."""
+        return self._clock() - slot_at <= MAX_LATE_SECONDS
+
+    def give_back(self, route_key: str, major: str) -> None:
+        """A request `acquire` let through was not sent: release its bucket now (its lane slot
+        is spent)."""
+        self._give_back(AcquireRequest(route_key, major, 0.0), None)
 
     async def _wait_for_slot(self, route_key: str, major: str, slot_at: float) -> bool:
         """Sleep until a granted lane slot (`slot_at`, on this limiter's clock). True when the
@@ -299,18 +327,49 @@ class DiscordLimiter:
     async def _acquire_batch(
         self, lane: Lane, requests: list[AcquireRequest]
     ) -> list[AcquireOutcome]:
+        """Take slots for `requests`; the responses waiting to be recorded ride along."""
         interval = self._intervals[lane]
-        async with self._pool.connection() as conn:
-            return await ratelimits.try_acquire_many(
-                conn,
-                requests,
-                token_key=self._token,
-                lane=lane.value,
-                interval=interval,
-                catch_up=min(MAX_CATCH_UP_SECONDS, interval / 4),
-                in_flight_ttl=self._in_flight_ttl,
-                poll=IN_FLIGHT_POLL_SECONDS,
+        catch_up = min(MAX_CATCH_UP_SECONDS, interval / 4)
+        taken = self._unrecorded.take()
+        if not taken:
+            async with self._pool.connection() as conn:
+                return await ratelimits.try_acquire_many(
+                    conn,
+                    requests,
+                    token_key=self._token,
+                    lane=lane.value,
+                    interval=interval,
+                    catch_up=catch_up,
+                    in_flight_ttl=self._in_flight_ttl,
+                    poll=IN_FLIGHT_POLL_SECONDS,
+                )
+        try:
+            started, outcomes = await self._retry_deadlocks(
+                partial(
+                    ratelimits.record_and_acquire,
+                    responses=[waiting.item for waiting in taken],
+                    requests=requests,
+                    token_key=self._token,
+                    lanes=[lane.value for lane in Lane],
+                    breaker_threshold=self._invalid_threshold,
+                    breaker_seconds=BREAKER_HALT_SECONDS,
+                    lane=lane.value,
+                    interval=interval,
+                    catch_up=catch_up,
+                    in_flight_ttl=self._in_flight_ttl,
+                    poll=IN_FLIGHT_POLL_SECONDS,
+                ),
+                len(taken),
             )
+        except BaseException as error:
+            PendingResponses.fail(taken, error)
+            raise
+        PendingResponses.settle(taken, started)
+        return outcomes
+
+    def _slot_round_due(self) -> bool:
+        """True while callers of this process wait in a slot queue: a round trip is coming."""
+        return any(queue.waiting for queue in self._slot_queues.values())
 
     def _give_back(self, request: AcquireRequest, outcome: AcquireOutcome | None) -> None:
         """A slot was granted to a caller that is gone: release its bucket reservation now
@@ -330,7 +389,7 @@ class DiscordLimiter:
         Responses recorded at the same time by this process share one statement.
         """
         effects = response_effects(status, info)
-        halted = await self._recorder.submit(RecordedResponse(route_key, major, effects))
+        halted = await self._unrecorded.submit(RecordedResponse(route_key, major, effects))
         if halted is not None:
             log.warning(
                 "discord_sending_halted",
@@ -341,24 +400,35 @@ class DiscordLimiter:
             )
 
     async def _record_batch(self, responses: list[RecordedResponse]) -> list[str | None]:
+        """Record `responses` in a statement of their own (no slot round trip took them)."""
+        return await self._retry_deadlocks(
+            partial(
+                ratelimits.record_responses,
+                responses=responses,
+                token_key=self._token,
+                lanes=[lane.value for lane in Lane],
+                breaker_threshold=self._invalid_threshold,
+                breaker_seconds=BREAKER_HALT_SECONDS,
+            ),
+            len(responses),
+        )
+
+    async def _retry_deadlocks(
+        self, statement: Callable[[psycopg.AsyncConnection[Any]], Awaitable[R]], batch: int
+    ) -> R:
+        """Run `statement` on a pool connection; again when Postgres picked it as a deadlock
+        victim. Only possible when two batches meet rows of the rare kinds that are not locked
+        up front (invalid-request counts, lanes on a global 429, the bucket a route maps to
+        once it learned its first bucket hash in the same call); the transaction was rolled
+        back, so running it again is safe."""
         for attempt in range(RECORD_DEADLOCK_ATTEMPTS):
             try:
                 async with self._pool.connection() as conn:
-                    return await ratelimits.record_responses(
-                        conn,
-                        responses,
-                        token_key=self._token,
-                        lanes=[lane.value for lane in Lane],
-                        breaker_threshold=self._invalid_threshold,
-                        breaker_seconds=BREAKER_HALT_SECONDS,
-                    )
+                    return await statement(conn)
             except psycopg.errors.DeadlockDetected:
-                # Only possible when two batches meet rows of the rare kinds that are not
-                # locked up front (invalid-request counts, lanes on a global 429); the
-                # transaction was rolled back, so running it again is safe.
                 if attempt + 1 == RECORD_DEADLOCK_ATTEMPTS:
                     raise
-                log.warning("discord_limiter_deadlock_retried", batch=len(responses))
+                log.warning("discord_limiter_deadlock_retried", batch=batch)
         raise AssertionError("unreachable")
 
     async def halt_reason(self) -> str | None:

@@ -21,7 +21,7 @@ from streammaxing.discord.client import (
     edit_message_route,
     open_dm_route,
 )
-from streammaxing.discord.errors import DiscordError, status_of
+from streammaxing.discord.errors import DiscordError, SlotMissed, status_of
 from streammaxing.discord.limiter import DiscordLimiter, Lane, LimiterHalted, WaitTooLong
 from streammaxing.discord.port import (
     Accepted,
@@ -132,21 +132,28 @@ class LiveDiscordPort:
         lane: Lane,
         route: Route,
         max_wait: float,
-        send: Callable[[], Awaitable[T]],
+        send: Callable[..., Awaitable[T]],
         *,
         urgent: bool = False,
     ) -> _Exchange[T]:
-        """Take the limiter slot for `route`, then send at once (so it goes out at its slot)."""
-        try:
-            await self._limiter.acquire(
-                lane, route.key, route.major_id or "", max_wait=max_wait, urgent=urgent
-            )
-        except (WaitTooLong, LimiterHalted) as refusal:
-            return _Exchange(route, refusal)
-        try:
-            return _Exchange(route, await send())
-        except DiscordError as error:
-            return _Exchange(route, error)
+        """Take the limiter slot for `route`, then send at once (so it goes out at its slot).
+
+        `send` takes `on_time`, asked right before the write: a request held up past its slot
+        (SlotMissed: nothing was sent) gives its bucket back and takes a new slot."""
+        major = route.major_id or ""
+        while True:
+            try:
+                slot_at = await self._limiter.acquire(
+                    lane, route.key, major, max_wait=max_wait, urgent=urgent
+                )
+            except (WaitTooLong, LimiterHalted) as refusal:
+                return _Exchange(route, refusal)
+            try:
+                return _Exchange(route, await send(on_time=partial(self._limiter.on_time, slot_at)))
+            except SlotMissed:
+                self._limiter.give_back(route.key, major)
+            except DiscordError as error:
+                return _Exchange(route, error)
 
     async def _record(self, exchange: _Exchange[T]) -> None:
         response = exchange.response()

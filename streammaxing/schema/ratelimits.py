@@ -1,7 +1,9 @@
-"""Discord rate-limit state shared by every worker process (tables and functions of migration 004).
+"""Discord rate-limit state shared by every worker process (tables and functions of migrations
+004 and 020).
 
 `try_acquire_many` and `record_responses` each call one SQL function, so taking slots for a
-crowd of requests, or learning from a crowd of responses, is one round trip; the functions lock
+crowd of requests, or learning from a crowd of responses, is one round trip (and
+`record_and_acquire` does both in one); the functions lock
 the bucket rows (in key order) before the lane rows and read `clock_timestamp()` only once they
 hold them. Rows are keyed by a fingerprint of the bot token, never the token.
 """
@@ -160,37 +162,110 @@ async def record_responses(
     halts for `breaker_seconds`. Returns, per response, the halt reason when it started or
     lengthened a halt, else None.
     """
+    order, params = _record_params(responses, lanes, breaker_threshold, breaker_seconds)
+    cur = await conn.execute(_RECORD_MANY, {"token": token_key, **params})
+    rows = await cur.fetchall()
+    if len(rows) != len(responses):
+        raise RuntimeError("discord_rl_record_many did not answer every response")
+    return _in_given_order(order, [row[0] for row in rows])
+
+
+_RECORD_AND_ACQUIRE = """
+SELECT kind, started_halt, granted, delay_seconds, wait_seconds, waiting_for, halt_reason,
+       halted_until, db_now
+FROM discord_rl_record_and_acquire(
+    %(token)s, %(routes)s::text[], %(majors)s::text[], %(bucket_hashes)s::text[],
+    %(limits)s::integer[], %(remainings)s::integer[], %(reset_afters)s::float8[],
+    %(bucket_blocks)s::float8[], %(global_blocks)s::float8[], %(lanes)s::text[],
+    %(invalids)s::boolean[], %(halt_reasons)s::text[], %(halt_seconds)s::float8[],
+    %(breaker_threshold)s, %(breaker_seconds)s,
+    %(lane)s, %(interval)s, %(catch_up)s, %(acquire_routes)s::text[], %(acquire_majors)s::text[],
+    %(horizons)s::float8[], %(in_flight_ttl)s, %(poll)s
+)
+ORDER BY kind DESC, ord
+"""
+
+
+async def record_and_acquire(
+    conn: AsyncConnection[Any],
+    responses: Sequence[RecordedResponse],
+    requests: Sequence[AcquireRequest],
+    *,
+    token_key: str,
+    lanes: Sequence[str],
+    breaker_threshold: int,
+    breaker_seconds: float,
+    lane: str,
+    interval: float,
+    catch_up: float,
+    in_flight_ttl: float,
+    poll: float,
+) -> tuple[list[str | None], list[AcquireOutcome]]:
+    """`record_responses` and then `try_acquire_many` in one statement and one transaction.
+
+    The responses are applied first (a reservation they release is free for the requests);
+    every bucket row of both is locked in key order before either part runs. Returns what each
+    of them returns, in the orders given.
+    """
+    order, params = _record_params(responses, lanes, breaker_threshold, breaker_seconds)
+    cur = await conn.execute(
+        _RECORD_AND_ACQUIRE,
+        {
+            "token": token_key,
+            **params,
+            "lane": lane,
+            "interval": interval,
+            "catch_up": catch_up,
+            "acquire_routes": [request.route_key for request in requests],
+            "acquire_majors": [request.major for request in requests],
+            "horizons": [request.horizon for request in requests],
+            "in_flight_ttl": in_flight_ttl,
+            "poll": poll,
+        },
+    )
+    rows = await cur.fetchall()
+    recorded = [row[1] for row in rows if row[0] == "record"]
+    outcomes = [AcquireOutcome(*row[2:]) for row in rows if row[0] == "acquire"]
+    if len(recorded) != len(responses) or len(outcomes) != len(requests):
+        raise RuntimeError("discord_rl_record_and_acquire did not answer every item")
+    return _in_given_order(order, recorded), outcomes
+
+
+def _record_params(
+    responses: Sequence[RecordedResponse],
+    lanes: Sequence[str],
+    breaker_threshold: int,
+    breaker_seconds: float,
+) -> tuple[list[int], dict[str, Any]]:
+    """The responses sorted by route (the order their rows are applied in: concurrent batches
+    take the route rows in one order), as the record functions' array arguments."""
     order = sorted(
         range(len(responses)), key=lambda i: (responses[i].route_key, responses[i].major)
     )
     ordered = [responses[i] for i in order]
     effects = [response.effects for response in ordered]
-    cur = await conn.execute(
-        _RECORD_MANY,
-        {
-            "token": token_key,
-            "routes": [response.route_key for response in ordered],
-            "majors": [response.major for response in ordered],
-            "bucket_hashes": [e.bucket_hash for e in effects],
-            "limits": [e.limit for e in effects],
-            "remainings": [e.remaining for e in effects],
-            "reset_afters": [e.reset_after for e in effects],
-            "bucket_blocks": [e.bucket_block for e in effects],
-            "global_blocks": [e.global_block for e in effects],
-            "lanes": list(lanes),
-            "invalids": [e.invalid for e in effects],
-            "halt_reasons": [e.halt_reason for e in effects],
-            "halt_seconds": [e.halt_seconds for e in effects],
-            "breaker_threshold": breaker_threshold,
-            "breaker_seconds": breaker_seconds,
-        },
-    )
-    rows = await cur.fetchall()
-    if len(rows) != len(responses):
-        raise RuntimeError("discord_rl_record_many did not answer every response")
-    started: list[str | None] = [None] * len(responses)
-    for position, row in zip(order, rows, strict=True):
-        started[position] = row[0]
+    return order, {
+        "routes": [response.route_key for response in ordered],
+        "majors": [response.major for response in ordered],
+        "bucket_hashes": [e.bucket_hash for e in effects],
+        "limits": [e.limit for e in effects],
+        "remainings": [e.remaining for e in effects],
+        "reset_afters": [e.reset_after for e in effects],
+        "bucket_blocks": [e.bucket_block for e in effects],
+        "global_blocks": [e.global_block for e in effects],
+        "lanes": list(lanes),
+        "invalids": [e.invalid for e in effects],
+        "halt_reasons": [e.halt_reason for e in effects],
+        "halt_seconds": [e.halt_seconds for e in effects],
+        "breaker_threshold": breaker_threshold,
+        "breaker_seconds": breaker_seconds,
+    }
+
+
+def _in_given_order(order: list[int], answers: list[str | None]) -> list[str | None]:
+    started: list[str | None] = [None] * len(order)
+    for position, answer in zip(order, answers, strict=True):
+        started[position] = answer
     return started
 
 

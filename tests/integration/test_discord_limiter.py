@@ -34,10 +34,12 @@ from streammaxing.discord.limiter import (
 )
 from streammaxing.discord.ratelimit_headers import RateLimitInfo
 from streammaxing.schema.ratelimits import (
+    AcquireRequest,
     RecordedResponse,
     ResponseEffects,
     invalid_request_count,
     prune_idle_buckets,
+    record_and_acquire,
     record_responses,
 )
 
@@ -249,6 +251,26 @@ class TestBatching:
         )
         assert len([s for s in sleeps if s > 0.0]) >= 2
 
+    async def test_a_granted_slot_is_on_time_until_max_late_after_it(self, pool: Pool) -> None:
+        """`acquire` returns the slot's instant; `on_time` says whether a request held up
+        since may still go: up to MAX_LATE_SECONDS after the slot, not later."""
+        now = [1000.0]
+        limiter = make_limiter(pool, clock=lambda: now[0])
+        slot_at = await limiter.acquire(Lane.ANNOUNCE, POST, "1", max_wait=0)
+        assert slot_at <= now[0]
+        now[0] = slot_at + MAX_LATE_SECONDS
+        assert limiter.on_time(slot_at)
+        now[0] = slot_at + MAX_LATE_SECONDS + 0.001
+        assert not limiter.on_time(slot_at)
+
+    async def test_a_request_given_back_frees_its_bucket(self, pool: Pool) -> None:
+        """A request not sent after all (its slot missed) releases the unknown bucket's single
+        reservation, so the next request of that bucket is let through."""
+        limiter = make_limiter(pool)
+        await limiter.acquire(Lane.ANNOUNCE, POST, "1")
+        limiter.give_back(POST, "1")
+        await limiter.acquire(Lane.ANNOUNCE, POST, "1", max_wait=5)
+
     async def test_responses_recorded_together_never_deadlock(self, pool: Pool) -> None:
         """Two processes recording the same buckets in opposite orders, round after round,
         learn them all: every batch locks its bucket rows in key order."""
@@ -271,12 +293,20 @@ class TestBatching:
         async with pool.connection() as conn:
             cur = await conn.execute(
                 "SELECT proname, proconfig FROM pg_proc WHERE proname = ANY(%s) ORDER BY proname",
-                (["discord_rl_acquire_many", "discord_rl_record", "discord_rl_record_many"],),
+                (
+                    [
+                        "discord_rl_acquire_many",
+                        "discord_rl_record",
+                        "discord_rl_record_and_acquire",
+                        "discord_rl_record_many",
+                    ],
+                ),
             )
             rows = await cur.fetchall()
         assert [(name, config) for name, config in rows] == [
             ("discord_rl_acquire_many", ["enable_seqscan=off"]),
             ("discord_rl_record", ["enable_seqscan=off"]),
+            ("discord_rl_record_and_acquire", ["enable_seqscan=off"]),
             ("discord_rl_record_many", ["enable_seqscan=off"]),
         ]
 
@@ -331,6 +361,74 @@ class TestUnknownBucket:
         started = time.monotonic()
         await waiter
         assert time.monotonic() - started < 1.0
+
+    async def test_a_response_riding_with_a_round_trip_frees_its_bucket_for_that_round(
+        self, pool: Pool
+    ) -> None:
+        """In one record_and_acquire call the responses go first: the reservation of bucket 1
+        is released and the request for bucket 1 in the same call is granted; bucket 2, still
+        reserved, is not. Answers come back in the orders given."""
+        limiter = make_limiter(pool)
+        await limiter.acquire(Lane.ANNOUNCE, POST, "1")
+        await limiter.acquire(Lane.ANNOUNCE, POST, "2")
+        async with pool.connection() as conn:
+            started, outcomes = await record_and_acquire(
+                conn,
+                [RecordedResponse(POST, "1", ResponseEffects())],
+                [AcquireRequest(POST, "2", 1.0), AcquireRequest(POST, "1", 1.0)],
+                token_key=TOKEN,
+                lanes=[lane.value for lane in Lane],
+                breaker_threshold=100,
+                breaker_seconds=600.0,
+                lane=Lane.ANNOUNCE.value,
+                interval=1 / FAST,
+                catch_up=0.0,
+                in_flight_ttl=IN_FLIGHT_TTL_SECONDS,
+                poll=0.05,
+            )
+        assert started == [None]
+        assert [outcome.granted for outcome in outcomes] == [False, True]
+        assert outcomes[0].waiting_for == "bucket"
+
+    async def test_a_halt_a_riding_response_starts_answers_the_requests_of_its_round(
+        self, pool: Pool
+    ) -> None:
+        """A 401 recorded in the same call as requests halts them at once."""
+        async with pool.connection() as conn:
+            started, outcomes = await record_and_acquire(
+                conn,
+                [
+                    RecordedResponse(POST, "9", response_effects(200, None)),
+                    RecordedResponse(POST, "1", response_effects(401, None)),
+                ],
+                [AcquireRequest(POST, "2", 1.0)],
+                token_key=TOKEN,
+                lanes=[lane.value for lane in Lane],
+                breaker_threshold=100,
+                breaker_seconds=600.0,
+                lane=Lane.ANNOUNCE.value,
+                interval=1 / FAST,
+                catch_up=0.0,
+                in_flight_ttl=IN_FLIGHT_TTL_SECONDS,
+                poll=0.05,
+            )
+        assert started == [None, HALT_UNAUTHORIZED]
+        assert [(o.granted, o.halt_reason) for o in outcomes] == [(False, HALT_UNAUTHORIZED)]
+
+    async def test_a_halt_recorded_while_a_caller_waits_in_the_slot_queue_stops_it(
+        self, pool: Pool
+    ) -> None:
+        """A 401 recorded while a caller waits in the slot queue (its slot out of reach) is
+        applied before the caller's next round trip takes slots: the caller is told sending
+        is halted."""
+        limiter = make_limiter(pool, global_rate=2.0, dm_rate=0.5, safety=1.0)  # 1.5/s
+        await limiter.acquire(Lane.ANNOUNCE, POST, "1")
+        queued = asyncio.create_task(limiter.acquire(Lane.ANNOUNCE, POST, "3", max_wait=10))
+        await asyncio.sleep(0.05)  # it is in the slot queue, its slot out of reach
+        recorded = asyncio.create_task(limiter.record(POST, "1", 401, None))
+        with pytest.raises(LimiterHalted):
+            await queued
+        await recorded
 
     async def test_a_reservation_never_recorded_expires(self, pool: Pool) -> None:
         """A crashed worker's reservation lapses after in_flight_ttl."""

@@ -30,6 +30,7 @@ from streammaxing.discord.errors import (
     DmTooFast,
     PermanentError,
     RateLimited,
+    SlotMissed,
     TransientError,
     Unauthorized,
     is_invalid_request,
@@ -158,6 +159,28 @@ class TestBuildHttpClient:
             assert request.headers["content-type"] == "application/json"
             assert "cookie" not in request.headers
         assert second.json["nonce"] == "h-2"
+
+    async def test_a_request_past_its_slot_is_not_written(
+        self, client: DiscordClient, state: DiscordFakeState
+    ) -> None:
+        """`on_time` is asked right before the write: False raises SlotMissed and nothing
+        reaches Discord; True sends as usual."""
+        asked: list[str] = []
+
+        def late() -> bool:
+            asked.append("late")
+            return False
+
+        with pytest.raises(SlotMissed):
+            await client.create_message(CHANNEL, ANNOUNCEMENT, nonce="s-1", on_time=late)
+        with pytest.raises(SlotMissed):
+            await client.edit_message(CHANNEL, "1", ANNOUNCEMENT, on_time=late)
+        with pytest.raises(SlotMissed):
+            await client.open_dm(USER, on_time=late)
+        assert asked == ["late"] * 3
+        assert list(state.requests) == []
+        await client.create_message(CHANNEL, ANNOUNCEMENT, nonce="s-2", on_time=lambda: True)
+        assert [request.json["nonce"] for request in state.requests] == ["s-2"]
 
 
 class TestEnvProxy:
