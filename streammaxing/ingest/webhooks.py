@@ -14,7 +14,6 @@ went out.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,6 +24,7 @@ from prometheus_client import Counter
 from starlette.types import Receive, Scope, Send
 
 from streammaxing.ingest.enqueue import ENQUEUE_DEADLINE, EnqueueUnavailableError
+from streammaxing.ingest.json_body import NotJsonError, parse_body
 from streammaxing.ingest.state import IngestState
 from streammaxing.queues import NOTIFICATION_TASKS, Queue, Task
 from streammaxing.schema.webhooks import (
@@ -180,8 +180,8 @@ async def _handle(scope: Scope, receive: Receive, state: IngestState) -> _Outcom
 
     message_type = verified.message_type
     try:
-        payload = json.loads(body)
-    except ValueError:
+        payload = parse_body(body)
+    except NotJsonError:
         return _Outcome(400, "invalid_json", message_type, verified.message_id)
     if not isinstance(payload, dict):
         return _Outcome(400, "invalid_json", message_type, verified.message_id)

@@ -286,6 +286,35 @@ class TestNotification:
         assert post(ingest, signed(b"[1,2]"), b"[1,2]").status_code == 400
         assert ingest.jobs() == []
 
+    def test_nan_is_not_json(self, ingest: Ingest) -> None:
+        """`NaN` parses in Python but is not JSON and cannot be stored: 400, no job."""
+        _, valid = online()
+        body = valid[: valid.rindex(b"}")] + b',"n":NaN}'
+        assert post(ingest, signed(body), body).status_code == 400
+        assert ingest.jobs() == []
+
+    async def test_an_unstorable_title_neither_fails_its_batch_nor_is_lost(
+        self, ingest: Ingest
+    ) -> None:
+        """A title with `\\u0000` and a lone surrogate, sent at once with ordinary messages:
+        every answer is 204, every message is one job, and the title keeps U+FFFD in their
+        place (jsonb refuses both, which used to fail the whole group commit with 503)."""
+        _, body = online()
+        payload = json.loads(body)
+        payload["event"]["title"] = "night\x00stream \ud800!"
+        odd = json.dumps(payload).encode()
+        assert b"\\u0000" in odd
+        messages = [online() for _ in range(20)] + [(signed(odd), odd)]
+        async with httpx.AsyncClient(timeout=10) as client:
+            responses = await asyncio.gather(
+                *(client.post(ingest.webhook, headers=h, content=b) for h, b in messages)
+            )
+        assert [r.status_code for r in responses] == [204] * len(messages)
+        jobs = ingest.jobs()
+        assert len(jobs) == len(messages)
+        titles = [j["args"]["event"].get("title") for j in jobs]
+        assert "night\ufffdstream \ufffd!" in titles
+
     def test_notification_without_broadcaster_is_rejected(self, ingest: Ingest) -> None:
         """A known type whose event lacks broadcaster_user_id is malformed: 400, no job."""
         body = b'{"subscription":{"id":"s","type":"stream.online","version":"1"},"event":{}}'
