@@ -44,6 +44,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
+from _stack import quiet_library_logs
 from psycopg import AsyncConnection, AsyncCursor
 from psycopg.types.json import Jsonb
 
@@ -658,8 +659,16 @@ async def pages_and_jobs(timings: Timings, conn: AsyncConnection[Any], sizes: Si
             lambda: members.list_subscribers(conn, guild, after=None, limit=100),
         ),
         ("page.user_preferences", lambda: members.user_preferences(conn, user)),
-        ("page.member_guilds", lambda: members.member_guilds(conn, user, member_of)),
-        ("page.member_preferences", lambda: members.member_preferences(conn, user, member_of)),
+        (
+            "page.member_guilds",
+            lambda: members.member_guilds(conn, user, member_of, offset=0, limit=10),
+        ),
+        (
+            "page.member_streamers",
+            lambda: members.member_streamers(
+                conn, user, dict.fromkeys(member_of[:10], 0), limit=50
+            ),
+        ),
         ("job.catch_up.announceable", lambda: catch_up.announceable_broadcasters(conn)),
         (
             "job.catch_up.unannounced_1000",
@@ -721,6 +730,7 @@ def main() -> int:
     )
     parser.add_argument("--explain-ms", type=float, default=100.0)
     args = parser.parse_args()
+    quiet_library_logs()
     print(json.dumps(asyncio.run(run(args))))
     return 0
 

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-import structlog
+from _stack import quiet_library_logs
 from psycopg import AsyncConnection
 from scale import Sizes, backend_cpu_ms, seed
 
@@ -343,7 +343,7 @@ def main() -> int:
     )
     parser.add_argument("--samples", action="store_true", help="include the count samples")
     args = parser.parse_args()
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    quiet_library_logs()
     print(json.dumps(asyncio.run(run(args))))
     return 0
 
