@@ -21,7 +21,9 @@ from streammaxing.discord.limiter import DiscordLimiter
 from streammaxing.discord.live_port import LiveDiscordPort
 from streammaxing.discord.port import DiscordPort
 from streammaxing.metrics import Metrics
+from streammaxing.queues import Queue
 from streammaxing.runtime import Runtime
+from streammaxing.schema.webhooks import JobRequest, accept_messages
 from streammaxing.settings import load_settings
 from streammaxing.templating import DEFAULT_TEMPLATE
 from streammaxing.twitch.client import HelixClient, build_helix_http_client
@@ -103,10 +105,17 @@ class Pipeline:
         await self.defer_event("stream_online", event)
 
     async def defer_event(self, task: str, event: dict[str, Any]) -> None:
-        """Queue a job exactly as the ingest does for a notification."""
-        await self.runtime.app.configure_task(task, queue="events").defer_async(
-            message_id=str(uuid.uuid4()), subscription_id=None, event=event
+        """Queue a job exactly as the ingest does for a notification, through its accept
+        statement: a go-live is numbered in acceptance order, like one the ingest took."""
+        message_id = str(uuid.uuid4())
+        job = JobRequest(
+            message_id=message_id,
+            task_name=task,
+            queue=Queue.EVENTS,
+            args={"message_id": message_id, "subscription_id": None, "event": event},
         )
+        async with self.runtime.pool.connection() as conn:
+            await accept_messages(conn, [job])
 
     async def drain(self, *, within: float = 30.0) -> None:
         """Run the worker until no delivery is pending (or `within` seconds pass)."""
