@@ -34,6 +34,7 @@ from streammaxing.discord.limiter import (
 )
 from streammaxing.discord.ratelimit_headers import RateLimitInfo
 from streammaxing.schema.ratelimits import (
+    AcquireOutcome,
     AcquireRequest,
     RecordedResponse,
     ResponseEffects,
@@ -79,6 +80,28 @@ async def eventually(probe: Callable[[], Awaitable[object]], want: object, withi
 async def invalid_count(pool: Pool) -> int:
     async with pool.connection() as conn:
         return await invalid_request_count(conn, TOKEN)
+
+
+async def _record_and_acquire(
+    conn: psycopg.AsyncConnection[Any],
+    responses: list[RecordedResponse],
+    requests: list[AcquireRequest],
+) -> tuple[list[str | None], list[AcquireOutcome]]:
+    """`record_and_acquire` for the announce lane at FAST, breaker out of the way."""
+    return await record_and_acquire(
+        conn,
+        responses,
+        requests,
+        token_key=TOKEN,
+        lanes=[lane.value for lane in Lane],
+        breaker_threshold=100,
+        breaker_seconds=600.0,
+        lane=Lane.ANNOUNCE.value,
+        interval=1 / FAST,
+        catch_up=0.0,
+        in_flight_ttl=IN_FLIGHT_TTL_SECONDS,
+        poll=0.05,
+    )
 
 
 class TestResponseEffects:
@@ -372,19 +395,10 @@ class TestUnknownBucket:
         await limiter.acquire(Lane.ANNOUNCE, POST, "1")
         await limiter.acquire(Lane.ANNOUNCE, POST, "2")
         async with pool.connection() as conn:
-            started, outcomes = await record_and_acquire(
+            started, outcomes = await _record_and_acquire(
                 conn,
                 [RecordedResponse(POST, "1", ResponseEffects())],
                 [AcquireRequest(POST, "2", 1.0), AcquireRequest(POST, "1", 1.0)],
-                token_key=TOKEN,
-                lanes=[lane.value for lane in Lane],
-                breaker_threshold=100,
-                breaker_seconds=600.0,
-                lane=Lane.ANNOUNCE.value,
-                interval=1 / FAST,
-                catch_up=0.0,
-                in_flight_ttl=IN_FLIGHT_TTL_SECONDS,
-                poll=0.05,
             )
         assert started == [None]
         assert [outcome.granted for outcome in outcomes] == [False, True]
@@ -395,22 +409,13 @@ class TestUnknownBucket:
     ) -> None:
         """A 401 recorded in the same call as requests halts them at once."""
         async with pool.connection() as conn:
-            started, outcomes = await record_and_acquire(
+            started, outcomes = await _record_and_acquire(
                 conn,
                 [
                     RecordedResponse(POST, "9", response_effects(200, None)),
                     RecordedResponse(POST, "1", response_effects(401, None)),
                 ],
                 [AcquireRequest(POST, "2", 1.0)],
-                token_key=TOKEN,
-                lanes=[lane.value for lane in Lane],
-                breaker_threshold=100,
-                breaker_seconds=600.0,
-                lane=Lane.ANNOUNCE.value,
-                interval=1 / FAST,
-                catch_up=0.0,
-                in_flight_ttl=IN_FLIGHT_TTL_SECONDS,
-                poll=0.05,
             )
         assert started == [None, HALT_UNAUTHORIZED]
         assert [(o.granted, o.halt_reason) for o in outcomes] == [(False, HALT_UNAUTHORIZED)]
