@@ -286,10 +286,12 @@ class TestNotification:
         assert post(ingest, signed(b"[1,2]"), b"[1,2]").status_code == 400
         assert ingest.jobs() == []
 
-    def test_nan_is_not_json(self, ingest: Ingest) -> None:
-        """`NaN` parses in Python but is not JSON and cannot be stored: 400, no job."""
+    @pytest.mark.parametrize("number", [b"NaN", b"1e400"])
+    def test_numbers_jsonb_cannot_store_are_refused(self, ingest: Ingest, number: bytes) -> None:
+        """`NaN` parses in Python but is not JSON, and `1e400` parses as infinity; neither can
+        be stored (one would fail its whole group commit): 400, no job."""
         _, valid = online()
-        body = valid[: valid.rindex(b"}")] + b',"n":NaN}'
+        body = valid[: valid.rindex(b"}")] + b',"n":' + number + b"}"
         assert post(ingest, signed(body), body).status_code == 400
         assert ingest.jobs() == []
 
@@ -314,6 +316,25 @@ class TestNotification:
         assert len(jobs) == len(messages)
         titles = [j["args"]["event"].get("title") for j in jobs]
         assert "night\ufffdstream \ufffd!" in titles
+
+    async def test_an_integer_beyond_64_bits_is_stored_exactly_with_its_batch(
+        self, ingest: Ingest
+    ) -> None:
+        """JSON numbers have no size limit and jsonb stores them exactly; the batch encoder
+        must not refuse one (orjson does, above 64 bits) or round it."""
+        _, body = online()
+        payload = json.loads(body)
+        payload["event"]["viewer_milestone"] = 2**70 + 1
+        big = json.dumps(payload).encode()
+        messages = [online() for _ in range(10)] + [(signed(big), big)]
+        async with httpx.AsyncClient(timeout=10) as client:
+            responses = await asyncio.gather(
+                *(client.post(ingest.webhook, headers=h, content=b) for h, b in messages)
+            )
+        assert [r.status_code for r in responses] == [204] * len(messages)
+        jobs = ingest.jobs()
+        assert len(jobs) == len(messages)
+        assert [j["args"]["event"].get("viewer_milestone") for j in jobs].count(2**70 + 1) == 1
 
     def test_notification_without_broadcaster_is_rejected(self, ingest: Ingest) -> None:
         """A known type whose event lacks broadcaster_user_id is malformed: 400, no job."""
