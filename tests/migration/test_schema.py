@@ -172,3 +172,52 @@ class TestRunner:
             jobs_table = conn.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()
         assert [r[0] for r in rows] == [m.version for m in load_migrations()]
         assert jobs_table == ("procrastinate_jobs",)
+
+
+class TestProcrastinateTuning:
+    def test_a_deferred_job_writes_no_event_and_status_changes_still_do(
+        self, database_url: str
+    ) -> None:
+        """The per-job 'deferred' event is off; the events procrastinate reads are still written
+        (stalled jobs read 'started', `delete_old_jobs` the newest event of a finished job)."""
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW('events', 'stream_online', 0,"
+                " NULL, NULL, '{}'::jsonb, NULL)::procrastinate_job_to_defer_v1])"
+            ).fetchone()
+            assert row is not None
+            job_id = row[0][0]
+            for status in ("doing", "succeeded"):
+                conn.execute(
+                    "UPDATE procrastinate_jobs SET status = %s WHERE id = %s", (status, job_id)
+                )
+            events = conn.execute(
+                "SELECT type::text FROM procrastinate_events WHERE job_id = %s ORDER BY id",
+                (job_id,),
+            ).fetchall()
+        assert [e[0] for e in events] == ["started", "succeeded"]
+
+    async def test_a_procrastinate_schema_without_the_trigger_stops_migrate(
+        self, database_url: str
+    ) -> None:
+        """An upgrade that renames the trigger must be reviewed, not silently ignored."""
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(
+                "DROP TRIGGER procrastinate_trigger_status_events_insert_v1 ON procrastinate_jobs"
+            )
+        with pytest.raises(RuntimeError, match="procrastinate_trigger_status_events_insert_v1"):
+            await migrate(database_url)
+
+    async def test_a_re_enabled_trigger_is_disabled_again(self, database_url: str) -> None:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(
+                "ALTER TABLE procrastinate_jobs"
+                " ENABLE TRIGGER procrastinate_trigger_status_events_insert_v1"
+            )
+        await migrate(database_url)
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute(
+                "SELECT tgenabled FROM pg_trigger"
+                " WHERE tgname = 'procrastinate_trigger_status_events_insert_v1'"
+            ).fetchone()
+        assert row == ("D",)
