@@ -100,6 +100,30 @@ def signed(
     }
 
 
+def online_with_event_field(name: str, value: Any) -> bytes:
+    """A stream.online body whose event carries `name`: `value`."""
+    _, body = online()
+    payload = json.loads(body)
+    payload["event"][name] = value
+    return json.dumps(payload).encode()
+
+
+async def one_job_each_in_one_burst(
+    ingest: Ingest, ordinary: int, odd: bytes
+) -> list[dict[str, Any]]:
+    """Send `ordinary` fresh go-lives and the `odd` body at once (so they share group commits);
+    assert every answer is 204 and every message is one job; return the jobs."""
+    messages = [online() for _ in range(ordinary)] + [(signed(odd), odd)]
+    async with httpx.AsyncClient(timeout=10) as client:
+        responses = await asyncio.gather(
+            *(client.post(ingest.webhook, headers=h, content=b) for h, b in messages)
+        )
+    assert [r.status_code for r in responses] == [204] * len(messages)
+    jobs = ingest.jobs()
+    assert len(jobs) == len(messages)
+    return jobs
+
+
 def post(ingest: Ingest, headers: dict[str, str], body: bytes) -> httpx.Response:
     return httpx.post(ingest.webhook, headers=headers, content=body, timeout=10)
 
@@ -301,19 +325,9 @@ class TestNotification:
         """A title with `\\u0000` and a lone surrogate, sent at once with ordinary messages:
         every answer is 204, every message is one job, and the title keeps U+FFFD in their
         place (jsonb refuses both, which used to fail the whole group commit with 503)."""
-        _, body = online()
-        payload = json.loads(body)
-        payload["event"]["title"] = "night\x00stream \ud800!"
-        odd = json.dumps(payload).encode()
+        odd = online_with_event_field("title", "night\x00stream \ud800!")
         assert b"\\u0000" in odd
-        messages = [online() for _ in range(20)] + [(signed(odd), odd)]
-        async with httpx.AsyncClient(timeout=10) as client:
-            responses = await asyncio.gather(
-                *(client.post(ingest.webhook, headers=h, content=b) for h, b in messages)
-            )
-        assert [r.status_code for r in responses] == [204] * len(messages)
-        jobs = ingest.jobs()
-        assert len(jobs) == len(messages)
+        jobs = await one_job_each_in_one_burst(ingest, 20, odd)
         titles = [j["args"]["event"].get("title") for j in jobs]
         assert "night\ufffdstream \ufffd!" in titles
 
@@ -322,18 +336,8 @@ class TestNotification:
     ) -> None:
         """JSON numbers have no size limit and jsonb stores them exactly; the batch encoder
         must not refuse one (orjson does, above 64 bits) or round it."""
-        _, body = online()
-        payload = json.loads(body)
-        payload["event"]["viewer_milestone"] = 2**70 + 1
-        big = json.dumps(payload).encode()
-        messages = [online() for _ in range(10)] + [(signed(big), big)]
-        async with httpx.AsyncClient(timeout=10) as client:
-            responses = await asyncio.gather(
-                *(client.post(ingest.webhook, headers=h, content=b) for h, b in messages)
-            )
-        assert [r.status_code for r in responses] == [204] * len(messages)
-        jobs = ingest.jobs()
-        assert len(jobs) == len(messages)
+        big = online_with_event_field("viewer_milestone", 2**70 + 1)
+        jobs = await one_job_each_in_one_burst(ingest, 10, big)
         assert [j["args"]["event"].get("viewer_milestone") for j in jobs].count(2**70 + 1) == 1
 
     def test_notification_without_broadcaster_is_rejected(self, ingest: Ingest) -> None:
