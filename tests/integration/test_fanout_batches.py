@@ -164,9 +164,9 @@ async def test_overlap_probe(runtime: Runtime) -> None:
         assert await earlier_overlapping_go_live(conn, later, OTHER, 60.0)
 
 
-async def test_a_later_go_live_sharing_a_guild_claims_after_the_whole_batched_fan_out(
-    runtime: Runtime, fake: TwitchFakeState, small_batches: None
-) -> None:
+async def big_and_small_sharing_g6(runtime: Runtime, fake: TwitchFakeState) -> tuple[int, int]:
+    """The big streamer in every BIG_GUILDS guild and the small one in g6 (one of them), both
+    live at Twitch; their go-lives accepted, the big one first. Returns their numbers."""
     for guild in BIG_GUILDS:
         await track(runtime, BIG, guild_id=guild)
     await track(runtime, SMALL, guild_id="g6")
@@ -174,6 +174,13 @@ async def test_a_later_go_live_sharing_a_guild_claims_after_the_whole_batched_fa
     fake.add_stream(SMALL, f"s{SMALL}", id="s-small")
     big = await accept(runtime, online(BIG, "s-big"))
     small = await accept(runtime, online(SMALL, "s-small"))
+    return big, small
+
+
+async def test_a_later_go_live_sharing_a_guild_claims_after_the_whole_batched_fan_out(
+    runtime: Runtime, fake: TwitchFakeState, small_batches: None
+) -> None:
+    big, small = await big_and_small_sharing_g6(runtime, fake)
 
     # The later go-live is picked up first (another worker), and waits for the big one.
     later = asyncio.create_task(fan_out(runtime, online(SMALL, "s-small"), small))
@@ -235,13 +242,7 @@ async def test_a_later_go_live_sharing_a_guild_does_not_wait_for_the_earlier_hel
         return await real_enrich(helix, event, **kwargs)
 
     monkeypatch.setattr(fanout, "enrich", lagging_enrich)
-    for guild in BIG_GUILDS:
-        await track(runtime, BIG, guild_id=guild)
-    await track(runtime, SMALL, guild_id="g6")
-    fake.add_stream(BIG, f"s{BIG}", id="s-big")
-    fake.add_stream(SMALL, f"s{SMALL}", id="s-small")
-    big = await accept(runtime, online(BIG, "s-big"))
-    small = await accept(runtime, online(SMALL, "s-small"))
+    big, small = await big_and_small_sharing_g6(runtime, fake)
 
     earlier = asyncio.create_task(fan_out(runtime, online(BIG, "s-big"), big))
     # The timeout only ends a hang (the later go-live waiting for the lookup that never ends).
