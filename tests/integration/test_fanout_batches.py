@@ -25,20 +25,20 @@ from tests.integration.jobs_harness import (  # noqa: F401 - fixtures
     track,
     twitch_server_fixture,
 )
+from tests.integration.pipeline import online_event
 
 BIG, SMALL, OTHER = "7001", "7002", "7003"
 BIG_GUILDS = [f"g{n}" for n in range(7)]
 
 
 def online(broadcaster_id: str, stream_id: str) -> dict[str, Any]:
-    return {
-        "id": stream_id,
-        "broadcaster_user_id": broadcaster_id,
-        "broadcaster_user_login": f"s{broadcaster_id}",
-        "broadcaster_user_name": f"S{broadcaster_id}",
-        "type": "live",
-        "started_at": "2026-11-25T10:00:00Z",
-    }
+    """A stream.online event whose login is the one `fake.add_stream` gets below."""
+    return online_event(
+        broadcaster_id,
+        stream_id,
+        broadcaster_user_login=f"s{broadcaster_id}",
+        broadcaster_user_name=f"S{broadcaster_id}",
+    )
 
 
 async def accept(runtime: Runtime, event: dict[str, Any]) -> int:
