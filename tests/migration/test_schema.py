@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -11,8 +12,14 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
-from streammaxing.schema.migrate import load_migrations, migrate, rollback
+from streammaxing.schema.migrate import (
+    STATEMENT_NOTIFY_TRIGGER,
+    load_migrations,
+    migrate,
+    rollback,
+)
 from tests.support import conninfo_to_url
 
 SEED = Path(__file__).resolve().parents[3] / "shared" / "seed" / "000_32b6f1cf5ac083f8.txt"
@@ -28,6 +35,22 @@ SEED_TABLES = (
 )
 
 Catalog = dict[str, Any]
+
+#: procrastinate's per-row triggers that `migrate` turns off.
+PROCRASTINATE_TRIGGERS_OFF = (
+    "procrastinate_trigger_status_events_insert_v1",
+    "procrastinate_jobs_notify_queue_job_inserted_v1",
+)
+
+
+def trigger_states(conninfo: str) -> dict[str, str]:
+    """`tgenabled` of the triggers `migrate` tunes: 'D' disabled, 'O' enabled."""
+    with psycopg.connect(conninfo) as conn:
+        rows = conn.execute(
+            "SELECT tgname, tgenabled FROM pg_trigger WHERE tgname = ANY(%s)",
+            ([*PROCRASTINATE_TRIGGERS_OFF, STATEMENT_NOTIFY_TRIGGER],),
+        ).fetchall()
+    return dict(rows)
 
 
 def seed_sql() -> str:
@@ -197,27 +220,83 @@ class TestProcrastinateTuning:
             ).fetchall()
         assert [e[0] for e in events] == ["started", "succeeded"]
 
+    def test_one_insert_notifies_each_of_its_queues_once(self, database_url: str) -> None:
+        """Three jobs in two queues, one statement: one 'job_inserted' on each queue's channel
+        and one on the any-queue channel (Postgres folds identical notifications of a
+        transaction into one), the channels procrastinate's workers listen on."""
+        with (
+            psycopg.connect(database_url, autocommit=True) as listener,
+            psycopg.connect(database_url, autocommit=True) as conn,
+        ):
+            for channel in (
+                "procrastinate_queue_v1#events",
+                "procrastinate_queue_v1#notify",
+                "procrastinate_any_queue_v1",
+            ):
+                listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+            conn.execute(
+                "SELECT procrastinate_defer_jobs_v1(ARRAY["
+                "ROW('events', 'stream_online', 0, NULL, NULL, '{}'::jsonb, NULL),"
+                "ROW('events', 'stream_offline', 0, NULL, NULL, '{}'::jsonb, NULL),"
+                "ROW('notify', 'send_dm', 0, NULL, NULL, '{}'::jsonb, NULL)"
+                "]::procrastinate_job_to_defer_v1[])"
+            )
+            received = sorted(
+                (n.channel, json.loads(n.payload)) for n in listener.notifies(timeout=1.0)
+            )
+        assert [channel for channel, _ in received] == [
+            "procrastinate_any_queue_v1",
+            "procrastinate_queue_v1#events",
+            "procrastinate_queue_v1#notify",
+        ]
+        assert all(payload == {"type": "job_inserted"} for _, payload in received)
+
+    def test_a_rolled_back_insert_notifies_nobody(self, database_url: str) -> None:
+        with (
+            psycopg.connect(database_url, autocommit=True) as listener,
+            psycopg.connect(database_url) as conn,
+        ):
+            listener.execute("LISTEN procrastinate_any_queue_v1")
+            conn.execute(
+                "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW('events', 'stream_online', 0,"
+                " NULL, NULL, '{}'::jsonb, NULL)::procrastinate_job_to_defer_v1])"
+            )
+            conn.rollback()
+            assert list(listener.notifies(timeout=0.5)) == []
+
+    @pytest.mark.parametrize("trigger", PROCRASTINATE_TRIGGERS_OFF)
     async def test_a_procrastinate_schema_without_the_trigger_stops_migrate(
-        self, database_url: str
+        self, database_url: str, trigger: str
     ) -> None:
-        """An upgrade that renames the trigger must be reviewed, not silently ignored."""
+        """An upgrade that renames a trigger must be reviewed, not silently ignored."""
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(
-                "DROP TRIGGER procrastinate_trigger_status_events_insert_v1 ON procrastinate_jobs"
+                sql.SQL("DROP TRIGGER {} ON procrastinate_jobs").format(sql.Identifier(trigger))
             )
-        with pytest.raises(RuntimeError, match="procrastinate_trigger_status_events_insert_v1"):
+        with pytest.raises(RuntimeError, match=trigger):
             await migrate(database_url)
 
-    async def test_a_re_enabled_trigger_is_disabled_again(self, database_url: str) -> None:
+    @pytest.mark.parametrize("trigger", PROCRASTINATE_TRIGGERS_OFF)
+    async def test_a_re_enabled_trigger_is_disabled_again(
+        self, database_url: str, trigger: str
+    ) -> None:
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(
-                "ALTER TABLE procrastinate_jobs"
-                " ENABLE TRIGGER procrastinate_trigger_status_events_insert_v1"
+                sql.SQL("ALTER TABLE procrastinate_jobs ENABLE TRIGGER {}").format(
+                    sql.Identifier(trigger)
+                )
             )
         await migrate(database_url)
-        with psycopg.connect(database_url) as conn:
-            row = conn.execute(
-                "SELECT tgenabled FROM pg_trigger"
-                " WHERE tgname = 'procrastinate_trigger_status_events_insert_v1'"
-            ).fetchone()
-        assert row == ("D",)
+        assert trigger_states(database_url)[trigger] == "D"
+
+    async def test_a_dropped_statement_notification_is_added_again_once(
+        self, database_url: str
+    ) -> None:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(f"DROP TRIGGER {STATEMENT_NOTIFY_TRIGGER} ON procrastinate_jobs")
+        await migrate(database_url)
+        await migrate(database_url)
+        assert trigger_states(database_url) == {
+            **dict.fromkeys(PROCRASTINATE_TRIGGERS_OFF, "D"),
+            STATEMENT_NOTIFY_TRIGGER: "O",
+        }
