@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import structlog
 from prometheus_client import Counter
@@ -33,6 +32,7 @@ from streammaxing.schema.webhooks import (
     mark_subscription_enabled,
     record_subscription_status,
 )
+from streammaxing.twitch.eventsub import HEADERS as EVENTSUB_HEADERS
 from streammaxing.twitch.eventsub import VerificationError, verify_request
 
 log = structlog.get_logger(__name__)
@@ -40,12 +40,16 @@ log = structlog.get_logger(__name__)
 #: The event field naming whom a notification is about, where it is not the broadcaster.
 _SUBJECT_FIELDS: Final = {"user.authorization.revoke": "user_id"}
 
+#: The request headers `_handle` and `verify_request` read.
+_READ_HEADERS: Final = frozenset(
+    name.lower().encode("latin-1") for name in ("content-length", *EVENTSUB_HEADERS)
+)
+
 _EMPTY_BODY: Final = [(b"content-length", b"0")]
 _TEXT_PLAIN: Final = b"text/plain; charset=utf-8"
 
 
-@dataclass(frozen=True, slots=True)
-class _Outcome:
+class _Outcome(NamedTuple):
     status: int
     outcome: str
     message_type: str = "unknown"
@@ -63,14 +67,17 @@ class _ClientDisconnectError(Exception):
 
 
 def _headers(scope: Scope) -> dict[str, str]:
-    """The request headers as a plain dict: ASGI names them in lowercase; the first one wins.
+    """The headers this endpoint reads, as a plain dict: ASGI names them in lowercase; the
+    first one wins.
 
     Cheaper than repeated lookups in Starlette's `Headers` (a linear scan per lookup), and
-    what `verify_request` accepts.
+    what `verify_request` accepts. Only `_READ_HEADERS` are decoded (a request from Twitch
+    carries about as many others).
     """
     headers: dict[str, str] = {}
     for name, value in reversed(scope["headers"]):
-        headers[name.decode("latin-1")] = value.decode("latin-1")
+        if name in _READ_HEADERS:
+            headers[name.decode("latin-1")] = value.decode("latin-1")
     return headers
 
 

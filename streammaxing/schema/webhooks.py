@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from psycopg import AsyncConnection
@@ -13,9 +12,8 @@ from psycopg import AsyncConnection
 from streammaxing.queues import Task
 
 
-@dataclass(frozen=True)
-class JobRequest:
-    """One accepted EventSub message and the job it becomes."""
+class JobRequest(NamedTuple):
+    """One accepted EventSub message and the job it becomes (built once per webhook request)."""
 
     message_id: str
     task_name: str
