@@ -5,7 +5,7 @@ threshold is logged as ONE `slow_query` event and counted.
 `cursor_factory`, so `conn.execute(...)`, `conn.cursor()` and procrastinate's queries are all
 timed. The fast path is two `perf_counter_ns()` calls and a comparison; only a slow statement
 pays for its name, which is read off the call stack: the first frame outside psycopg,
-contextlib, this module and procrastinate's connector, e.g.
+contextlib, this module, `streammaxing.schema.direct` and procrastinate's connector, e.g.
 `streammaxing.schema.fanout.claim_announcements` or `procrastinate.manager.JobManager.fetch_job`
 (the timing costs about 1 µs per statement, measured by `bench/query_timing.py`). The event
 carries that name, the duration in ms, the row count and the pool — never the statement's
@@ -32,6 +32,7 @@ _MACHINERY: Final = (
     "psycopg",
     "contextlib",
     "streammaxing.slow_queries",
+    "streammaxing.schema.direct",
     "procrastinate.psycopg_connector",
 )
 
@@ -63,7 +64,8 @@ class SlowQueries:
 
 def caller_name(frame: FrameType | None) -> str:
     """`module.qualname` of the first frame from `frame` outwards that is not database
-    machinery (psycopg, contextlib's wrappers, this module, procrastinate's connector)."""
+    machinery (psycopg, contextlib's wrappers, this module, `schema.direct`, procrastinate's
+    connector)."""
     while frame is not None:
         module = str(frame.f_globals.get("__name__", ""))
         if not module.startswith(_MACHINERY):

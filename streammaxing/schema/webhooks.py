@@ -10,6 +10,7 @@ import orjson
 from psycopg import AsyncConnection
 
 from streammaxing.queues import Task
+from streammaxing.schema.direct import DirectStatement
 
 
 class JobRequest(NamedTuple):
@@ -76,6 +77,9 @@ SELECT a.message_id FROM accepted a CROSS JOIN deferred
 """
 
 
+_ACCEPT = DirectStatement("streammaxing_accept_messages", _ACCEPT_SQL)
+
+
 async def accept_messages(conn: AsyncConnection[Any], requests: Sequence[JobRequest]) -> set[str]:
     """Record the message ids and defer their jobs; return the ids that were new."""
     rows = [
@@ -91,12 +95,11 @@ async def accept_messages(conn: AsyncConnection[Any], requests: Sequence[JobRequ
     # orjson: 0.15 µs per job for a 32-job batch, against 3.2 µs with the standard library,
     # which still encodes what orjson refuses (an integer beyond 64 bits in an event).
     try:
-        batch = orjson.dumps(rows).decode("utf-8")
+        batch = orjson.dumps(rows)
     except TypeError:
-        batch = json.dumps(rows)
-    async with conn.cursor() as cur:
-        await cur.execute(_ACCEPT_SQL, (batch,), prepare=True)
-        return {str(row[0]) for row in await cur.fetchall()}
+        batch = json.dumps(rows).encode("utf-8")
+    # Sent through libpq directly: see `streammaxing.schema.direct`.
+    return {str(message_id) for message_id in await _ACCEPT.first_column(conn, [batch])}
 
 
 _MARK_ENABLED_SQL = """
