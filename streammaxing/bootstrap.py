@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from streammaxing.discord.port import DiscordPort
     from streammaxing.linking.routes import Linking
     from streammaxing.manage.services import ManageServices
+    from streammaxing.metrics import Metrics
     from streammaxing.twitch.client import HelixClient
     from streammaxing.twitch.user_oauth import TwitchUserOAuth
 
@@ -112,8 +113,10 @@ def check_worker_credentials(settings: Settings) -> None:
     settings.require("twitch_client_id", "twitch_client_secret", "discord_bot_token")
 
 
-def discord_port(settings: Settings, pool: Pool) -> DiscordPort:
-    """The live port (client + shared limiter) with a bot token outside dry-run, else dry-run."""
+def discord_port(settings: Settings, pool: Pool, metrics: Metrics) -> DiscordPort:
+    """The live port (client + shared limiter) with a bot token outside dry-run, else dry-run.
+
+    The limiter counts its missed slots in `metrics`."""
     import hashlib
 
     from streammaxing.discord.client import DiscordClient, build_http_client
@@ -134,6 +137,7 @@ def discord_port(settings: Settings, pool: Pool) -> DiscordPort:
         safety=0.98,
         dm_rate=0.5,
         token_fingerprint=hashlib.sha256(plain.encode()).hexdigest()[:16],
+        on_slot_missed=lambda at: metrics.discord_slots_missed.labels(at).inc(),
     )
     return LiveDiscordPort(client, limiter)
 
@@ -154,12 +158,13 @@ async def build_runtime(settings: Settings, url: str, pool_size: int) -> Runtime
     await pool.open(wait=True, timeout=30)
     app = task_app(listen_url=settings.direct_url(url))
     await app.open_async(pool=pool)
+    metrics = Metrics(pools=[pool])
     runtime = Runtime(
         settings=settings,
         pool=pool,
-        metrics=Metrics(pools=[pool]),
+        metrics=metrics,
         app=app,
-        port=discord_port(settings, pool),
+        port=discord_port(settings, pool, metrics),
     )
     runtime.helix = helix(settings)
     runtime.discord = discord_client(settings)

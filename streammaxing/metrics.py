@@ -46,6 +46,14 @@ class Metrics:
         self.discord_rate_limited = Counter(
             "discord_rate_limited", "Discord 429 responses by scope", ["scope"], registry=r
         )
+        self.discord_slots_missed = Counter(
+            "discord_limiter_slots_missed",
+            "Rate-limit slots missed by more than 20 ms, so not sent in (the bucket given back, "
+            "a later slot taken), by where: 'wake' (slept past it), 'before_write' (held up "
+            "after it was granted)",
+            ["at"],
+            registry=r,
+        )
         self.send_latency = Histogram(
             "announcement_latency_seconds",
             "Stream start to Discord message created",

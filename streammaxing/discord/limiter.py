@@ -54,7 +54,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import psycopg
 import structlog
@@ -99,6 +99,10 @@ GRANT_HORIZON_SECONDS = 0.5
 #: granted the slot after theirs at once, ahead of every non-urgent caller still waiting; the
 #: lane's pace is the same, so a big fan-out still uses the whole budget when nothing is urgent.
 URGENT_GRANT_HORIZON_SECONDS = 2.0
+#: Where a missed slot was found: the caller woke from its sleep too late, or was held up
+#: between `acquire` and the write (`on_time` answered False, the caller gave the bucket back).
+SlotMissedAt = Literal["wake", "before_write"]
+
 #: How late after its granted lane slot a caller may still send. The lane keeps its pace
 #: whoever is late: a caller that sends long after its slot (its event loop or process was busy)
 #: sends in the same second as the slots after it, and a crowd of late callers of one process
@@ -219,6 +223,7 @@ class DiscordLimiter:
         in_flight_ttl: float = IN_FLIGHT_TTL_SECONDS,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        on_slot_missed: Callable[[SlotMissedAt], object] = lambda _at: None,
     ) -> None:
         if not token_fingerprint:
             raise ValueError("token_fingerprint must not be empty")
@@ -226,6 +231,7 @@ class DiscordLimiter:
             raise ValueError("invalid_threshold must be >= 1 and in_flight_ttl > 0")
         self._pool = pool
         self._token = token_fingerprint
+        self._on_slot_missed = on_slot_missed
         self._intervals = {
             lane: 1.0 / rate for lane, rate in lane_rates(global_rate, dm_rate, safety).items()
         }
@@ -302,8 +308,9 @@ class DiscordLimiter:
         return self._clock() - slot_at <= MAX_LATE_SECONDS
 
     def give_back(self, route_key: str, major: str) -> None:
-        """A request `acquire` let through was not sent: release its bucket now (its lane slot
-        is spent)."""
+        """A request `acquire` let through was not sent, `on_time` having said its slot passed:
+        release its bucket now (its lane slot is spent)."""
+        self._on_slot_missed("before_write")
         self._give_back(AcquireRequest(route_key, major, 0.0), None)
 
     async def _wait_for_slot(self, route_key: str, major: str, slot_at: float) -> bool:
@@ -321,6 +328,7 @@ class DiscordLimiter:
         if late <= MAX_LATE_SECONDS:
             return True
         log.debug("discord_limiter_slot_missed", route=route_key, late_s=round(late, 4))
+        self._on_slot_missed("wake")
         self._give_back(AcquireRequest(route_key, major, 0.0), None)
         return False
 

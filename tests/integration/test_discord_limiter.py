@@ -263,7 +263,10 @@ class TestBatching:
             if len(sleeps) == 1:
                 skew[0] += MAX_LATE_SECONDS + 0.1  # the first sleep overruns its slot
 
-        limiter = make_limiter(pool, global_rate=50.0, sleep=oversleeping, clock=clock)
+        missed: list[str] = []
+        limiter = make_limiter(
+            pool, global_rate=50.0, sleep=oversleeping, clock=clock, on_slot_missed=missed.append
+        )
         # Without the missed slot's bucket given back, the new slot would wait for the
         # unknown bucket's reservation to lapse (IN_FLIGHT_TTL_SECONDS) and raise WaitTooLong.
         await asyncio.gather(
@@ -273,6 +276,7 @@ class TestBatching:
             )
         )
         assert len([s for s in sleeps if s > 0.0]) >= 2
+        assert missed == ["wake"]
 
     async def test_a_granted_slot_is_on_time_until_max_late_after_it(self, pool: Pool) -> None:
         """`acquire` returns the slot's instant; `on_time` says whether a request held up
@@ -288,11 +292,13 @@ class TestBatching:
 
     async def test_a_request_given_back_frees_its_bucket(self, pool: Pool) -> None:
         """A request not sent after all (its slot missed) releases the unknown bucket's single
-        reservation, so the next request of that bucket is let through."""
-        limiter = make_limiter(pool)
+        reservation, so the next request of that bucket is let through; the miss is counted."""
+        missed: list[str] = []
+        limiter = make_limiter(pool, on_slot_missed=missed.append)
         await limiter.acquire(Lane.ANNOUNCE, POST, "1")
         limiter.give_back(POST, "1")
         await limiter.acquire(Lane.ANNOUNCE, POST, "1", max_wait=5)
+        assert missed == ["before_write"]
 
     async def test_responses_recorded_together_never_deadlock(self, pool: Pool) -> None:
         """Two processes recording the same buckets in opposite orders, round after round,

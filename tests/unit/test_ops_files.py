@@ -174,8 +174,8 @@ class TestDashboard:
         assert names <= known_metrics(), names - known_metrics()
 
     def test_the_first_look_panels_are_there(self) -> None:
-        """Webhooks, their latency, queue depth, jobs, Discord statuses and 429s, announcement
-        latency, pool usage and EventSub cost are all on the dashboard."""
+        """Webhooks, their latency, queue depth, jobs, Discord statuses, 429s and missed limiter
+        slots, announcement latency, pool usage and EventSub cost are all on the dashboard."""
         queried = " ".join(target["expr"] for target in targets())
         for metric in (
             "webhooks_total",
@@ -184,6 +184,7 @@ class TestDashboard:
             "jobs_total",
             "discord_requests_total",
             "discord_rate_limited_total",
+            "discord_limiter_slots_missed_total",
             "announcement_latency_seconds_bucket",
             "db_pool_in_use",
             "twitch_eventsub_total_cost",
