@@ -18,6 +18,7 @@ import pytest
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
+from streammaxing.db import create_pool
 from streammaxing.embedded_pg import data_root, start_embedded
 from streammaxing.schema.migrate import migrate
 
@@ -94,6 +95,20 @@ async def pool(
     pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
         database_url, min_size=1, max_size=8, open=False, kwargs={"autocommit": True}
     )
+    await pool.open(wait=True)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@pytest.fixture
+async def timed_pool(
+    database_url: str,
+) -> AsyncIterator[AsyncConnectionPool[psycopg.AsyncConnection[Any]]]:
+    """A pool as the services build it (`create_pool`: statements over 100 ms are reported as
+    `slow_query`), named "timed", opened with one connection, at most two."""
+    pool = create_pool(database_url, min_size=1, max_size=2, name="timed", slow_query_ms=100)
     await pool.open(wait=True)
     try:
         yield pool

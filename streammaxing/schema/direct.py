@@ -17,7 +17,9 @@ lock, so it never overlaps psycopg's own use of the connection:
 - a statement slower than the pool's threshold is reported like any other
   (`streammaxing.slow_queries`).
 
-A cancelled wait leaves the connection busy; the pool then discards it instead of reusing it.
+An interrupted wait (a deadline) asks the server to cancel the statement and reads what it
+answers before going on, so the connection goes back to its pool idle; when even that fails,
+the connection stays busy and the pool closes it instead of reusing it.
 """
 
 from __future__ import annotations
@@ -29,11 +31,16 @@ from collections.abc import Sequence
 from time import perf_counter_ns
 from typing import Any, Final
 
+import structlog
 from psycopg import AsyncConnection, errors, pq
 
 from streammaxing.slow_queries import TimedCursor
 
+log = structlog.get_logger(__name__)
+
 _OK: Final = frozenset({pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK})
+#: Seconds an interrupted statement's cancel request and its answer may take together.
+_CANCEL_TIMEOUT: Final = 5.0
 
 
 _PERCENT: Final = re.compile(r"%(.?)", re.DOTALL)
@@ -76,10 +83,10 @@ class DirectStatement:
             else:
                 if conn not in self._prepared_on:
                     pgconn.send_prepare(self._name, self._sql)
-                    _raise_for(await _results(pgconn), conn)
+                    _raise_for(await _results(conn), conn)
                     self._prepared_on.add(conn)
                 pgconn.send_query_prepared(self._name, params)
-            results = await _results(pgconn)
+            results = await _results(conn)
             try:
                 _raise_for(results, conn)
             except errors.InvalidSqlStatementName:
@@ -109,7 +116,24 @@ def _raise_for(results: list[pq.abc.PGresult], conn: AsyncConnection[Any]) -> No
             raise error_class(message.strip())
 
 
-async def _results(pgconn: pq.abc.PGconn) -> list[pq.abc.PGresult]:
+async def _results(conn: AsyncConnection[Any]) -> list[pq.abc.PGresult]:
+    """Every result of the command just sent. Interrupted (a deadline, a shutdown), it asks the
+    server to cancel the command and reads its results before the interruption goes on, as
+    psycopg does, so the connection goes back to its pool idle."""
+    try:
+        return await _collect(conn.pgconn)
+    except BaseException:
+        if conn.pgconn.transaction_status == pq.TransactionStatus.ACTIVE:
+            try:
+                async with asyncio.timeout(_CANCEL_TIMEOUT):
+                    await conn.cancel_safe(timeout=_CANCEL_TIMEOUT)
+                    await _collect(conn.pgconn)
+            except Exception as error:  # noqa: BLE001 - the pool then closes the connection
+                log.warning("direct_statement_cancel_failed", error=type(error).__name__)
+        raise
+
+
+async def _collect(pgconn: pq.abc.PGconn) -> list[pq.abc.PGresult]:
     """Flush what was sent, then collect every result of the command (libpq's async protocol)."""
     loop = asyncio.get_running_loop()
     fileno = pgconn.socket

@@ -4,7 +4,6 @@ code that ran it, with its duration and row count and never its parameters; coun
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -13,22 +12,11 @@ from psycopg.errors import DivisionByZero
 from psycopg_pool import AsyncConnectionPool
 from structlog.testing import capture_logs
 
-from streammaxing.db import create_pool
 from streammaxing.metrics import Metrics
 from streammaxing.slow_queries import caller_name, slow_queries_of
 
 Pool = AsyncConnectionPool[AsyncConnection[Any]]
 PERSONAL = "someone@example.com"
-
-
-@pytest.fixture
-async def timed_pool(database_url: str) -> AsyncIterator[Pool]:
-    pool = create_pool(database_url, min_size=1, max_size=2, name="timed", slow_query_ms=100)
-    await pool.open(wait=True)
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 async def run_slow_statement(pool: Pool) -> None:
