@@ -43,6 +43,12 @@ PROCRASTINATE_TRIGGERS_OFF = (
 )
 
 
+def alter_trigger(conninfo: str, statement: str, trigger: str) -> None:
+    """Run `statement` with `{}` standing for the trigger's quoted name."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(sql.SQL(statement).format(sql.Identifier(trigger)))
+
+
 def trigger_states(conninfo: str) -> dict[str, str]:
     """`tgenabled` of the triggers `migrate` tunes: 'D' disabled, 'O' enabled."""
     with psycopg.connect(conninfo) as conn:
@@ -269,10 +275,7 @@ class TestProcrastinateTuning:
         self, database_url: str, trigger: str
     ) -> None:
         """An upgrade that renames a trigger must be reviewed, not silently ignored."""
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP TRIGGER {} ON procrastinate_jobs").format(sql.Identifier(trigger))
-            )
+        alter_trigger(database_url, "DROP TRIGGER {} ON procrastinate_jobs", trigger)
         with pytest.raises(RuntimeError, match=trigger):
             await migrate(database_url)
 
@@ -280,12 +283,7 @@ class TestProcrastinateTuning:
     async def test_a_re_enabled_trigger_is_disabled_again(
         self, database_url: str, trigger: str
     ) -> None:
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("ALTER TABLE procrastinate_jobs ENABLE TRIGGER {}").format(
-                    sql.Identifier(trigger)
-                )
-            )
+        alter_trigger(database_url, "ALTER TABLE procrastinate_jobs ENABLE TRIGGER {}", trigger)
         await migrate(database_url)
         assert trigger_states(database_url)[trigger] == "D"
 
