@@ -25,11 +25,12 @@ the connection stays busy and the pool closes it instead of reusing it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import weakref
 from collections.abc import Sequence
 from time import perf_counter_ns
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import structlog
 from psycopg import AsyncConnection, errors, pq
@@ -66,9 +67,14 @@ class DirectStatement:
     """One SQL statement with `%s` placeholders (`%%` for a `%`), run on any psycopg async
     connection."""
 
+    #: Every name given out, with its statement: a name is one statement in every session.
+    _statements: ClassVar[dict[bytes, bytes]] = {}
+
     def __init__(self, name: str, sql: str) -> None:
         self._name = name.encode("ascii")
         self._sql = _numbered(sql).encode("utf-8")
+        if self._statements.setdefault(self._name, self._sql) != self._sql:
+            raise ValueError(f"{name!r} already names another statement")
         self._prepared_on: weakref.WeakSet[AsyncConnection[Any]] = weakref.WeakSet()
 
     async def first_column(
@@ -83,7 +89,9 @@ class DirectStatement:
             else:
                 if conn not in self._prepared_on:
                     pgconn.send_prepare(self._name, self._sql)
-                    _raise_for(await _results(conn), conn)
+                    # Already there (this session prepared it before we lost track): use it.
+                    with contextlib.suppress(errors.DuplicatePreparedStatement):
+                        _raise_for(await _results(conn), conn)
                     self._prepared_on.add(conn)
                 pgconn.send_query_prepared(self._name, params)
             results = await _results(conn)

@@ -19,9 +19,8 @@ from streammaxing.schema.direct import DirectStatement
 
 Pool = AsyncConnectionPool[AsyncConnection[Any]]
 
-SERIES = DirectStatement(
-    "test_series", "SELECT CASE WHEN n %% 2 = 0 THEN n::text END FROM generate_series(1, %s) n"
-)
+SERIES_SQL = "SELECT CASE WHEN n %% 2 = 0 THEN n::text END FROM generate_series(1, %s) n"
+SERIES = DirectStatement("test_series", SERIES_SQL)
 
 
 async def prepared_names(conn: AsyncConnection[Any]) -> list[str]:
@@ -34,6 +33,10 @@ class TestDirectStatement:
     def test_only_percent_s_placeholders_are_accepted(self, sql: str) -> None:
         with pytest.raises(ValueError, match="placeholders"):
             DirectStatement("bad", sql)
+
+    def test_a_name_stands_for_one_statement(self) -> None:
+        with pytest.raises(ValueError, match="test_series"):
+            DirectStatement("test_series", "SELECT %s")
 
     async def test_the_first_column_comes_back_as_text_with_nulls(self, timed_pool: Pool) -> None:
         async with timed_pool.connection() as conn:
@@ -85,6 +88,15 @@ class TestDirectStatement:
             await conn.execute("DEALLOCATE test_series")
             with pytest.raises(InvalidSqlStatementName):
                 await SERIES.first_column(conn, [b"1"])
+            assert await SERIES.first_column(conn, [b"2"]) == [None, "2"]
+
+    async def test_a_statement_prepared_elsewhere_under_its_name_is_used(
+        self, timed_pool: Pool
+    ) -> None:
+        """The session already holds the name (a `DirectStatement` of the same statement that
+        was not kept, say): preparing it again is not an error."""
+        async with timed_pool.connection() as conn:
+            await DirectStatement("test_series", SERIES_SQL).first_column(conn, [b"1"])
             assert await SERIES.first_column(conn, [b"2"]) == [None, "2"]
 
     async def test_calls_sharing_a_connection_take_turns(self, timed_pool: Pool) -> None:
