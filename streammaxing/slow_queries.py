@@ -117,7 +117,16 @@ class TimedCursor(AsyncCursor[Any]):
 def slow_queries_of(pool: AsyncConnectionPool[AsyncConnection[Any]]) -> SlowQueries | None:
     """The `SlowQueries` of a pool built by `create_pool` (None for any other pool)."""
     kwargs = pool.kwargs
-    factory = kwargs.get("cursor_factory") if isinstance(kwargs, dict) else None
+    return _of_factory(kwargs.get("cursor_factory") if isinstance(kwargs, dict) else None)
+
+
+def slow_queries_of_connection(conn: AsyncConnection[Any]) -> SlowQueries | None:
+    """The `SlowQueries` timing `conn`'s statements: set for a connection of a `create_pool`
+    pool (None for any other connection). For code that sends statements without a cursor."""
+    return _of_factory(conn.cursor_factory)
+
+
+def _of_factory(factory: object) -> SlowQueries | None:
     if isinstance(factory, type) and issubclass(factory, TimedCursor):
         return factory.slow_queries
     return None

@@ -10,14 +10,14 @@ batch: behind a pooler, an outage shows up as a statement that waits for a serve
 connection, not as a refused connection, and the webhook must still get its 503 quickly (if
 that commit did land, Twitch's redelivery is answered as a duplicate).
 
-How many commits are in flight adapts to the database. Each statement costs the event loop ~100 µs
-whatever its size (the round trip, see `schema.direct`), and the loop's CPU is what limits the
-ingest, so big batches are cheapest: while one commit is in flight, requests wait and form the next
-batch. But a slow commit (a remote database, a slow fsync) would then hold everyone back, so a new
-request starts another commit — up to `committers` — once every commit in flight has run for
-`overlap_after` seconds. Measured with bench/ingest.py: ~10 % less server CPU per request than with
-4 commits always allowed, and 1.7× the throughput of a single committer when every commit takes 10
-ms longer.
+How many commits are in flight adapts to the database. Each statement costs the event loop ~100
+µs whatever its size (the round trip, see `schema.direct`), and the loop's CPU is what limits
+the ingest, so big batches are cheapest: while one commit is in flight, requests wait and form
+the next batch. But a slow commit (a remote database, a slow fsync) would then hold everyone
+back, so a new request starts another commit — up to `committers` — once every commit in flight
+has run for `overlap_after` seconds. Measured with bench/ingest.py: ~10 % less server CPU per
+request than with 4 commits always allowed, and 1.7× the throughput of a single committer when
+every commit takes 10 ms longer.
 """
 
 from __future__ import annotations

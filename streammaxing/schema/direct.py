@@ -35,7 +35,7 @@ from typing import Any, ClassVar, Final
 import structlog
 from psycopg import AsyncConnection, errors, pq
 
-from streammaxing.slow_queries import TimedCursor
+from streammaxing.slow_queries import slow_queries_of_connection
 
 log = structlog.get_logger(__name__)
 
@@ -108,9 +108,9 @@ class DirectStatement:
                 for row in range(result.ntuples)
             ]
             elapsed = perf_counter_ns() - started
-            factory = conn.cursor_factory
-            if issubclass(factory, TimedCursor) and elapsed > factory.slow_queries.threshold_ns:
-                factory.slow_queries.record(elapsed, len(column))
+            slow = slow_queries_of_connection(conn)
+            if slow is not None and elapsed > slow.threshold_ns:
+                slow.record(elapsed, len(column))
             return column
 
 
