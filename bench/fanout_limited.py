@@ -8,9 +8,17 @@ warm-up go-live to `--warm-up-guilds` other guilds goes first and is not counted
 
 Per run: the achieved request rate between the fake's first and last message POST (429s
 included), as a share of the 50 req/s Discord allows; the most POSTs the fake saw in any 1-second
-window; and the fake's 429 count by scope (user, global, shared) with when each came. Prints ONE
-JSON line: medians over `--repetitions` runs, every run, and the targets (≥ 95 % utilisation,
-zero user and global 429s). Other processes on this 2-core machine add noise: hence medians.
+window; and the fake's 429 count by scope (user, global, shared) with when each came.
+
+Cost: the workers' and Postgres' CPU per announcement. It scales with the host's speed, so each
+repetition also runs the same fan-out unpaced (fake and limiter without limits, as in
+`bench/fanout.py`) back to back with the paced one, alternating which goes first, and reports
+`paced_to_unpaced_cpu`: what pacing adds, on any host (`--no-unpaced-reference` skips it).
+
+Prints ONE JSON line: medians over `--repetitions` runs, every run, the targets (≥ 95 %
+utilisation, zero user and global 429s) and the cost targets (≤ 3 ms per announcement, set on
+a host where the unpaced fan-out cost 1.5 ms; so ≤ 2× the unpaced cost). Other processes on this
+2-core machine add noise: hence medians.
 
     uv run python bench/fanout_limited.py [--guilds 2000] [--workers 4] [--repetitions 3]
 """
@@ -38,7 +46,12 @@ from _stack import (
 )
 
 DISCORD_GLOBAL_LIMIT = 50
+# The Discord fake without limits and the limiter's budget out of the way: the reference run.
+UNPACED_RATE = 10_000
 TARGETS = {"utilisation_pct": 95.0, "user_429": 0, "global_429": 0}
+# CPU (workers + Postgres) per announcement while paced, absolute and as a multiple of the same
+# fan-out's unpaced cost on the same machine: 3 ms was set where unpaced cost 1.5 ms.
+COST_TARGETS = {"cpu_ms_per_message": 3.0, "paced_to_unpaced_cpu": 2.0}
 
 
 def max_in_window(times: list[float], window: float = 1.0) -> int:
@@ -52,10 +65,20 @@ def max_in_window(times: list[float], window: float = 1.0) -> int:
     return best
 
 
-def summarize(run: FanoutRun) -> dict[str, Any]:
+def summarize(run: FanoutRun, unpaced: FanoutRun | None) -> dict[str, Any]:
     achieved = (run.posts - 1) / run.delivery_seconds if run.delivery_seconds else 0.0
+    reference: dict[str, Any] = {}
+    if unpaced is not None:
+        reference = {
+            "unpaced": {
+                key: unpaced.summary()[key]
+                for key in ("wall_s", "worker_cpu_s", "postgres_cpu_s", "cpu_ms_per_message")
+            },
+            "paced_to_unpaced_cpu": round(run.cpu_ms_per_message / unpaced.cpu_ms_per_message, 3),
+        }
     return {
         **run.summary(),
+        **reference,
         "achieved_req_per_s": round(achieved, 2),
         "utilisation_pct": round(100 * achieved / DISCORD_GLOBAL_LIMIT, 2),
         "max_posts_in_1s": max_in_window(list(run.post_times)),
@@ -79,20 +102,34 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         discord_fake(Path(tmp), unlimited=False, global_limit=DISCORD_GLOBAL_LIMIT) as discord,
         twitch_fake(Path(tmp)) as twitch,
     ):
-        for repetition in range(args.repetitions):
-            run = run_fanout(
+
+        def fan_out(*, paced: bool) -> FanoutRun:
+            return run_fanout(
                 database,
                 discord,
                 twitch,
                 Path(tmp),
                 worker_count=args.workers,
                 guilds=args.guilds,
-                fake_config={"unlimited": False, "global_limit": DISCORD_GLOBAL_LIMIT},
-                extra_env={},
+                fake_config=(
+                    {"unlimited": False, "global_limit": DISCORD_GLOBAL_LIMIT}
+                    if paced
+                    else {"unlimited": True, "global_limit": None}
+                ),
+                extra_env={} if paced else {"DISCORD_GLOBAL_RATE_LIMIT": str(UNPACED_RATE)},
                 timeout=args.guilds / 20 + 120,
                 warm_up_guilds=args.warm_up_guilds,
             )
-            summary = summarize(run)
+
+        for repetition in range(args.repetitions):
+            # The unpaced reference runs beside each paced run, first in every other repetition,
+            # so that drift in the machine's speed falls on both alike.
+            unpaced_first = args.unpaced_reference and repetition % 2 == 1
+            unpaced = fan_out(paced=False) if unpaced_first else None
+            run = fan_out(paced=True)
+            if args.unpaced_reference and unpaced is None:
+                unpaced = fan_out(paced=False)
+            summary = summarize(run, unpaced)
             runs.append(summary)
             progress(f"repetition {repetition + 1}: {summary}")
     result = {
@@ -104,7 +141,13 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "shared_429": sum(r["shared_429"] for r in runs),
         "wall_s": median([r["wall_s"] for r in runs]),
         "worker_peak_rss_mib": max(max(r["worker_peak_rss_mib"]) for r in runs),
+        "cpu_ms_per_message": median([r["cpu_ms_per_message"] for r in runs]),
     }
+    if args.unpaced_reference:
+        result["unpaced_cpu_ms_per_message"] = median(
+            [r["unpaced"]["cpu_ms_per_message"] for r in runs]
+        )
+        result["paced_to_unpaced_cpu"] = median([r["paced_to_unpaced_cpu"] for r in runs])
     return {
         "bench": "fanout_limited",
         "cpu_count": os.cpu_count(),
@@ -123,6 +166,10 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "targets_met": result["utilisation_pct"] >= TARGETS["utilisation_pct"]
         and result["user_429"] == 0
         and result["global_429"] == 0,
+        "cost_targets": COST_TARGETS,
+        "cost_targets_met": {
+            key: result[key] <= target for key, target in COST_TARGETS.items() if key in result
+        },
     }
 
 
@@ -131,6 +178,12 @@ def main() -> int:
     parser.add_argument("--guilds", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument(
+        "--unpaced-reference",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the same fan-out unpaced beside each paced run: the cost ratio is host-neutral",
+    )
     parser.add_argument(
         "--warm-up-guilds",
         type=int,
