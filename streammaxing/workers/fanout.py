@@ -11,8 +11,8 @@ statements and delivery jobs); two run at once, and the next batch is rendered w
 Batches claimed before Helix has answered (it can take seconds: it often lags EventSub) hold
 their channels' places without a payload, and get their payloads once it has; delivery waits
 for a row's payload before sending it or anything after it in its channel. Measured at 98,000
-guilds without Helix (bench/scale_fanout.py): the first rows queued 1.3-2.3 s after the job
-started, all of them after 6-8 s.
+guilds without Helix (bench/scale_fanout.py): the first rows queued 1.1-2.1 s after the job
+started, all of them after 4-10 s, depending on the host.
 
 The acceptance number is forgotten once every row is claimed, before Helix's answer is
 awaited: until then later go-lives sharing a guild wait, those with disjoint guilds go ahead.

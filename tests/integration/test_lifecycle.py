@@ -186,6 +186,40 @@ class TestRestartCooldown:
             await p.drain()
             assert sorted(m.channel_id for m in discord.state.messages) == ["800", "800", "801"]
 
+    async def test_guild_cooldown_longer_than_the_default_resumes_a_later_restart(
+        self, database_url: str, discord: FakeDiscordServer
+    ) -> None:
+        """15 min after offline, past the default cooldown (10) but within a guild's own (60):
+        that guild edits its old message back, the other announces again."""
+        async with pipeline(database_url, discord=discord, offline_grace_seconds=0) as p:
+            await live_in_two_guilds(p)
+            await p.execute(
+                "UPDATE guild_config SET restart_cooldown_seconds = 3600 WHERE guild_id = '900'"
+            )
+            await self._offline_minutes_ago(p, 15)
+            await p.defer_online(online_event("1337", "9002"))
+            await p.drain()
+            assert sorted(m.channel_id for m in discord.state.messages) == ["800", "801", "801"]
+            rows = await p.rows(
+                "SELECT guild_id, status, resumed_from FROM notification_log"
+                " WHERE event_id = '9002' ORDER BY guild_id"
+            )
+            assert rows == [("900", "resumed", "9001"), ("901", "sent", None)]
+
+    async def test_restart_of_a_stream_that_never_went_offline_edits_the_old_message(
+        self, database_url: str, discord: FakeDiscordServer
+    ) -> None:
+        """A new stream id while the previous stream never said offline: the same stream to
+        members, whatever its age."""
+        async with pipeline(database_url, discord=discord, offline_grace_seconds=0) as p:
+            await live_in_two_guilds(p)
+            await p.execute("UPDATE streams SET created_at = now() - interval '2 days'")
+            await p.defer_online(online_event("1337", "9002"))
+            await p.drain()
+            assert len(discord.state.messages) == 2
+            rows = await p.rows("SELECT status FROM notification_log WHERE event_id = '9002'")
+            assert rows == [("resumed",), ("resumed",)]
+
 
 def _channel(path: str) -> str:
     return path.split("/channels/")[1].split("/")[0]

@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS idx_guild_config_restart_cooldown;
