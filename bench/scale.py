@@ -428,7 +428,6 @@ async def golive(
                 conn,
                 streamer_id=streamer_id,
                 stream_id=event_id,
-                guild_ids=guild_ids,
                 default_cooldown=600,
             ),
             repeats=3,

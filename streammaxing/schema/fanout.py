@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -49,9 +49,33 @@ WHERE gs.streamer_id = %s
 
 async def guilds_tracking(conn: AsyncConnection[Any], streamer_id: UUID) -> list[GuildTarget]:
     cur = await conn.execute(_GUILDS_TRACKING, (streamer_id,), prepare=False)
+    return _targets(await cur.fetchall(), {})
+
+
+async def guilds_tracking_pages(
+    conn: AsyncConnection[Any], streamer_id: UUID, *, first: int, then: int
+) -> AsyncGenerator[list[GuildTarget], None]:
+    """The same targets through a server-side cursor: `first` of them, then `then` at a time.
+
+    The first page comes before the rest is read (at 98,000 guilds: ~20 ms against ~0.9 s for
+    all of them), so its rows can be claimed meanwhile. `conn` must be in a transaction, held
+    until the pages are read: close the iterator (`contextlib.aclosing`) when stopping early.
+    """
     templates: dict[str, dict[str, Any]] = {}
+    async with conn.cursor(name="guilds_tracking") as cur:
+        await cur.execute(_GUILDS_TRACKING, (streamer_id,))
+        size = first
+        while rows := await cur.fetchmany(size):
+            yield _targets(rows, templates)
+            size = then
+
+
+def _targets(
+    rows: Sequence[tuple[Any, ...]], templates: dict[str, dict[str, Any]]
+) -> list[GuildTarget]:
+    """Targets of `_GUILDS_TRACKING` rows; `templates` holds the dicts parsed so far by text."""
     targets = []
-    for guild_id, name, channel_id, template_text, role_id, custom in await cur.fetchall():
+    for guild_id, name, channel_id, template_text, role_id, custom in rows:
         template = templates.get(template_text)
         if template is None:
             template = templates[template_text] = json.loads(template_text)

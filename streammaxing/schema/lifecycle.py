@@ -80,17 +80,19 @@ WHERE offline_at IS NULL
           %(cooldown)s, (SELECT max(restart_cooldown_seconds) FROM guild_config)))
 """
 
-# That stream's messages in the guilds whose own cooldown has not run out: each is re-used
-# instead of posting a new announcement.
+# That stream's messages in the guilds that still announce the streamer in the same channel
+# (the fan-out's targets, `schema.fanout.guilds_tracking`) and whose own cooldown has not run
+# out: each is re-used instead of posting a new announcement.
 _RESUME_TARGETS = """
 SELECT n.guild_id, n.channel_id, n.message_id, n.event_id, n.shard
 FROM streams p
 JOIN notification_log n ON n.event_id = p.stream_id AND n.streamer_id = p.streamer_id
 JOIN guild_config gc ON gc.guild_id = n.guild_id AND gc.channel_id = n.channel_id
+JOIN guild_streamers gs ON gs.guild_id = n.guild_id AND gs.streamer_id = p.streamer_id
 WHERE p.stream_id = %(previous)s
   AND n.status IN ('sent', 'resumed')
   AND n.message_id IS NOT NULL
-  AND n.guild_id = ANY(%(guild_ids)s::text[])
+  AND gc.enabled AND gs.enabled
   AND now() - COALESCE(p.offline_at, now())
       < make_interval(secs => COALESCE(gc.restart_cooldown_seconds, %(cooldown)s))
 """
@@ -101,11 +103,10 @@ async def resume_targets(
     *,
     streamer_id: UUID,
     stream_id: str,
-    guild_ids: Sequence[str],
     default_cooldown: int,
 ) -> list[ResumeTarget]:
-    """The messages of the streamer's previous stream that `stream_id` re-uses, in the guilds
-    of `guild_ids` whose restart cooldown has not run out since that stream went offline."""
+    """The messages of the streamer's previous stream that `stream_id` re-uses: in the guilds
+    tracking the streamer whose restart cooldown has not run out since that stream ended."""
     cursor = await conn.execute(
         _RECENT_PREVIOUS_STREAM,
         {"streamer_id": streamer_id, "stream_id": stream_id, "cooldown": default_cooldown},
@@ -116,11 +117,7 @@ async def resume_targets(
     async with conn.cursor(row_factory=class_row(ResumeTarget)) as cur:
         await cur.execute(
             _RESUME_TARGETS,
-            {
-                "previous": recent[0],
-                "guild_ids": list(guild_ids),
-                "cooldown": default_cooldown,
-            },
+            {"previous": recent[0], "cooldown": default_cooldown},
             # As the fan-out's queries: sizes vary by streamer, so never a generic plan.
             prepare=False,
         )

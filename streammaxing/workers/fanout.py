@@ -1,11 +1,12 @@
 """`stream_online` → fan-out: resolve guilds and DM recipients, claim their keys, queue delivery.
 
 Once every go-live the ingest accepted earlier that shares a guild with this one has claimed
-its rows (`golive_order`), the guilds are read while Helix is asked, and the (guild, stream)
-keys are claimed in batches carrying the acceptance number (so each channel's queue is in
-go-live order). One transaction per batch inserts its rows and, when they carry their rendered
-payloads, defers the delivery jobs of their shards: delivery starts on the first batch while
-later ones are still being claimed, and no transaction or parameter grows with the fan-out.
+its rows (`golive_order`), the guilds are read page by page while Helix is asked, and each
+page's (guild, stream) keys are claimed as soon as it is read, in a batch carrying the
+acceptance number (so each channel's queue is in go-live order). One transaction per batch
+inserts its rows and, when they carry their rendered payloads, defers the delivery jobs of
+their shards: delivery starts on the first batch while later pages are still being read and
+claimed, and no transaction or parameter grows with the fan-out.
 The first batch is small (its rows reach delivery sooner), the later ones larger (fewer
 statements and delivery jobs); two run at once, and the next batch is rendered while they do.
 Batches claimed before Helix has answered (it can take seconds: it often lags EventSub) hold
@@ -25,7 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -41,7 +43,7 @@ from streammaxing.schema.fanout import (
     claim_announcements,
     claim_dms,
     dm_recipients,
-    guilds_tracking,
+    guilds_tracking_pages,
 )
 from streammaxing.schema.golive_order import forget_acceptance
 from streammaxing.schema.lifecycle import (
@@ -85,14 +87,6 @@ ANALYZE_AFTER_ROWS = 5000
 DM_CAP_PER_STREAM = 1000
 
 
-def batches_of(targets: Sequence[GuildTarget]) -> Iterator[Sequence[GuildTarget]]:
-    """`targets` in claim batches: FIRST_BATCH, then BATCH at a time."""
-    start, size = 0, FIRST_BATCH
-    while start < len(targets):
-        yield targets[start : start + size]
-        start, size = start + size, BATCH
-
-
 def shard_of(channel_id: str) -> int:
     """The delivery shard of a channel: its messages all go through one shard, in order."""
     digest = hashlib.blake2b(channel_id.encode(), digest_size=2).digest()
@@ -134,7 +128,7 @@ async def fan_out(
             display_name=None,
             avatar_url=None,
         )
-    # Helix is asked while the guilds are read (at 98,000 guilds: 0.5-1 s).
+    # Helix is asked while the guilds are read and claimed.
     enriching = asyncio.create_task(
         enrich(
             runtime.helix,
@@ -145,42 +139,51 @@ async def fan_out(
     )
     claims = _Claims(runtime, event, streamer.id, accepted_seq)
     try:
-        async with runtime.pool.connection() as conn:
-            targets = await guilds_tracking(conn, streamer.id)
-            async with conn.transaction():
-                stream = await record_stream(
-                    conn,
-                    stream_id=event.stream_id,
-                    streamer_id=streamer.id,
-                    started_at=event.started_at,
-                )
-                # A restart within a guild's cooldown re-uses its previous message (edited
-                # back to live below) instead of announcing again.
-                resumes = await resume_targets(
-                    conn,
-                    streamer_id=streamer.id,
-                    stream_id=event.stream_id,
-                    guild_ids=[t.guild_id for t in targets],
-                    default_cooldown=runtime.settings.restart_cooldown_seconds,
-                )
-                resumed = await claim_resumed(
-                    conn,
-                    streamer_id=streamer.id,
-                    event_id=event.stream_id,
-                    started_at=event.started_at,
-                    targets=resumes,
-                )
+        async with runtime.pool.connection() as conn, conn.transaction():
+            stream = await record_stream(
+                conn,
+                stream_id=event.stream_id,
+                streamer_id=streamer.id,
+                started_at=event.started_at,
+            )
+            # A restart within a guild's cooldown re-uses its previous message (edited back to
+            # live below) instead of announcing again.
+            resumes = await resume_targets(
+                conn,
+                streamer_id=streamer.id,
+                stream_id=event.stream_id,
+                default_cooldown=runtime.settings.restart_cooldown_seconds,
+            )
+            resumed = await claim_resumed(
+                conn,
+                streamer_id=streamer.id,
+                event_id=event.stream_id,
+                started_at=event.started_at,
+                targets=resumes,
+            )
         skip = {r.guild_id for r in resumes}
-        # Batches claimed while Helix is still being asked hold their channels' places
-        # without a payload (delivery waits for it); once it has answered, a batch is claimed
-        # with its payloads.
-        unfilled: list[Sequence[GuildTarget]] = []
-        for batch in batches_of([t for t in targets if t.guild_id not in skip]):
-            if enriching.done():
-                await claims.add(batch, enriching.result().info)
-            else:
-                unfilled.append(batch)
-                await claims.add(batch, None)
+        guilds = 0
+        # Each page of targets is claimed as soon as it is read. Batches claimed while Helix is
+        # still being asked hold their channels' places without a payload (delivery waits for
+        # it); once it has answered, a batch is claimed with its payloads.
+        unfilled: list[list[GuildTarget]] = []
+        async with (
+            runtime.pool.connection() as conn,
+            conn.transaction(),
+            aclosing(
+                guilds_tracking_pages(conn, streamer.id, first=FIRST_BATCH, then=BATCH)
+            ) as pages,
+        ):
+            async for page in pages:
+                guilds += len(page)
+                batch = [t for t in page if t.guild_id not in skip]
+                if not batch:
+                    continue
+                if enriching.done():
+                    await claims.add(batch, enriching.result().info)
+                else:
+                    unfilled.append(batch)
+                    await claims.add(batch, None)
         claimed = await claims.finish()
         if accepted_seq is not None:
             # Every row is claimed: later go-lives sharing a guild may claim theirs.
@@ -238,16 +241,16 @@ async def fan_out(
     if dms >= ANALYZE_AFTER_ROWS:
         async with runtime.pool.connection() as conn:
             await analyze_dm_log(conn)
-    runtime.metrics.fanout_size.observe(len(targets))
+    runtime.metrics.fanout_size.observe(guilds)
     log.info(
         "fan_out",
-        guilds=len(targets),
+        guilds=guilds,
         announcements_claimed=claimed,
         resumed=len(resumed),
         dms_claimed=dms,
         from_helix=enriched.from_helix,
     )
-    return FanoutResult(guilds=len(targets), announcements_claimed=claimed, dms_claimed=dms)
+    return FanoutResult(guilds=guilds, announcements_claimed=claimed, dms_claimed=dms)
 
 
 class _Claims:

@@ -6,13 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from contextlib import aclosing
 from typing import Any
 
 import pytest
 
 from streammaxing.queues import Queue, Task
 from streammaxing.runtime import Runtime
-from streammaxing.schema.fanout import AnnouncementClaim, claim_announcements
+from streammaxing.schema.fanout import (
+    AnnouncementClaim,
+    claim_announcements,
+    guilds_tracking,
+    guilds_tracking_pages,
+)
 from streammaxing.schema.golive_order import earlier_overlapping_go_live
 from streammaxing.schema.outbox import pending_announcements
 from streammaxing.schema.webhooks import JobRequest, accept_messages
@@ -68,6 +74,43 @@ def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     """Batches of 1, then 2: seven guilds take four batches."""
     monkeypatch.setattr(fanout, "FIRST_BATCH", 1)
     monkeypatch.setattr(fanout, "BATCH", 2)
+
+
+async def test_target_pages_hold_every_target_once_first_page_first(runtime: Runtime) -> None:
+    streamer_id = None
+    for guild in BIG_GUILDS:
+        streamer_id = await track(runtime, BIG, guild_id=guild)
+    assert streamer_id is not None
+    await track(runtime, OTHER, guild_id="g-other")
+    async with runtime.pool.connection() as conn:
+        whole = await guilds_tracking(conn, streamer_id)
+        async with (
+            conn.transaction(),
+            aclosing(guilds_tracking_pages(conn, streamer_id, first=1, then=4)) as pages,
+        ):
+            read = [page async for page in pages]
+
+    assert [len(page) for page in read] == [1, 4, 2]
+    targets = [target for page in read for target in page]
+    assert sorted(targets, key=lambda t: t.guild_id) == sorted(whole, key=lambda t: t.guild_id)
+    # Equal templates are one dict across pages (rendering serialises each dict once).
+    assert len({id(target.message_template) for target in targets}) == 1
+
+
+async def test_target_pages_stop_early_and_leave_the_connection_usable(runtime: Runtime) -> None:
+    streamer_id = None
+    for guild in BIG_GUILDS:
+        streamer_id = await track(runtime, BIG, guild_id=guild)
+    assert streamer_id is not None
+    async with runtime.pool.connection() as conn:
+        async with (
+            conn.transaction(),
+            aclosing(guilds_tracking_pages(conn, streamer_id, first=2, then=2)) as pages,
+        ):
+            first = await anext(pages)
+        assert len(first) == 2
+        cur = await conn.execute("SELECT count(*) FROM pg_cursors")
+        assert await cur.fetchone() == (0,)
 
 
 async def test_batches_claim_every_row_once_with_its_payload(
