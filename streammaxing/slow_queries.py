@@ -10,6 +10,9 @@ contextlib, this module, `streammaxing.schema.direct` and procrastinate's connec
 (the timing costs about 1 µs per statement, measured by `bench/query_timing.py`). The event
 carries that name, the duration in ms, the row count and the pool — never the statement's
 parameters, which can hold personal data.
+
+A server-side cursor (`conn.cursor(name=...)`) is not of the pool's cursor class: code that
+pages with one times its fetches itself (`schema.fanout.guilds_tracking_pages`).
 """
 
 from __future__ import annotations

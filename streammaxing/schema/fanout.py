@@ -6,12 +6,15 @@ import json
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from time import perf_counter_ns
 from typing import Any
 from uuid import UUID
 
 from psycopg import AsyncConnection
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
+
+from streammaxing.slow_queries import slow_queries_of_connection
 
 # The statements below run with `prepare=False`: never as a server-side prepared statement, so
 # always planned for their actual parameters. Their row counts range from 1 to 100,000 by
@@ -62,10 +65,19 @@ async def guilds_tracking_pages(
     until the pages are read: close the iterator (`contextlib.aclosing`) when stopping early.
     """
     templates: dict[str, dict[str, Any]] = {}
+    # A server-side cursor's statements are not the pool's cursor class: time each page here.
+    slow = slow_queries_of_connection(conn)
     async with conn.cursor(name="guilds_tracking") as cur:
         await cur.execute(_GUILDS_TRACKING, (streamer_id,))
         size = first
-        while rows := await cur.fetchmany(size):
+        while True:
+            started = perf_counter_ns()
+            rows = await cur.fetchmany(size)
+            elapsed = perf_counter_ns() - started
+            if slow is not None and elapsed > slow.threshold_ns:
+                slow.record(elapsed, len(rows))
+            if not rows:
+                return
             yield _targets(rows, templates)
             size = then
 

@@ -10,7 +10,9 @@ from contextlib import aclosing
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
+from streammaxing.db import create_pool
 from streammaxing.queues import Queue, Task
 from streammaxing.runtime import Runtime
 from streammaxing.schema.fanout import (
@@ -111,6 +113,36 @@ async def test_target_pages_stop_early_and_leave_the_connection_usable(runtime: 
         assert len(first) == 2
         cur = await conn.execute("SELECT count(*) FROM pg_cursors")
         assert await cur.fetchone() == (0,)
+
+
+async def test_target_pages_are_timed_as_the_pool_times_its_statements(
+    runtime: Runtime, database_url: str
+) -> None:
+    """Each FETCH is reported as a slow query past the pool's threshold (0 ms here), named
+    after the function and with its row count."""
+    streamer_id = None
+    for guild in BIG_GUILDS:
+        streamer_id = await track(runtime, BIG, guild_id=guild)
+    assert streamer_id is not None
+    pool = create_pool(database_url, min_size=1, max_size=1, name="every", slow_query_ms=0)
+    await pool.open(wait=True)
+    try:
+        async with pool.connection() as conn, conn.transaction():
+            with capture_logs() as logs:
+                async with aclosing(
+                    guilds_tracking_pages(conn, streamer_id, first=3, then=3)
+                ) as pages:
+                    assert [len(page) async for page in pages] == [3, 3, 1]
+    finally:
+        await pool.close()
+    fetches = [
+        entry["rows"]
+        for entry in logs
+        if entry["event"] == "slow_query"
+        and entry["query"] == "streammaxing.schema.fanout.guilds_tracking_pages"
+    ]
+    assert fetches == [3, 3, 1, 0]
+    assert all(entry["pool"] == "every" for entry in logs if entry["event"] == "slow_query")
 
 
 async def test_batches_claim_every_row_once_with_its_payload(
