@@ -172,39 +172,41 @@ class TestRestartCooldown:
             await p.drain()
             assert len(discord.state.messages) == 4
 
+    @pytest.mark.parametrize(
+        ("cooldown", "minutes", "channels", "rows"),
+        [
+            # Cooldown 0, 3 min after offline: guild 900 announces, 901 (default 10) edits.
+            (0, 3, ["800", "800", "801"], [("900", "sent", None), ("901", "resumed", "9001")]),
+            # 15 min, past the default but within 900's own 60: 900 edits, 901 announces.
+            (3600, 15, ["800", "801", "801"], [("900", "resumed", "9001"), ("901", "sent", None)]),
+        ],
+        ids=["shorter", "longer"],
+    )
     async def test_guild_cooldown_overrides_the_default(
-        self, database_url: str, discord: FakeDiscordServer
+        self,
+        database_url: str,
+        discord: FakeDiscordServer,
+        cooldown: int,
+        minutes: int,
+        channels: list[str],
+        rows: list[tuple[str, str, str | None]],
     ) -> None:
-        """A guild with cooldown 0 announces a restart; the other guild edits its old message."""
+        """A guild's own cooldown, shorter or longer than the default, decides its restart."""
         async with pipeline(database_url, discord=discord, offline_grace_seconds=0) as p:
             await live_in_two_guilds(p)
             await p.execute(
-                "UPDATE guild_config SET restart_cooldown_seconds = 0 WHERE guild_id = '900'"
+                "UPDATE guild_config SET restart_cooldown_seconds = %s WHERE guild_id = '900'",
+                cooldown,
             )
-            await self._offline_minutes_ago(p, 3)
+            await self._offline_minutes_ago(p, minutes)
             await p.defer_online(online_event("1337", "9002"))
             await p.drain()
-            assert sorted(m.channel_id for m in discord.state.messages) == ["800", "800", "801"]
-
-    async def test_guild_cooldown_longer_than_the_default_resumes_a_later_restart(
-        self, database_url: str, discord: FakeDiscordServer
-    ) -> None:
-        """15 min after offline, past the default cooldown (10) but within a guild's own (60):
-        that guild edits its old message back, the other announces again."""
-        async with pipeline(database_url, discord=discord, offline_grace_seconds=0) as p:
-            await live_in_two_guilds(p)
-            await p.execute(
-                "UPDATE guild_config SET restart_cooldown_seconds = 3600 WHERE guild_id = '900'"
-            )
-            await self._offline_minutes_ago(p, 15)
-            await p.defer_online(online_event("1337", "9002"))
-            await p.drain()
-            assert sorted(m.channel_id for m in discord.state.messages) == ["800", "801", "801"]
-            rows = await p.rows(
+            assert sorted(m.channel_id for m in discord.state.messages) == channels
+            restarted = await p.rows(
                 "SELECT guild_id, status, resumed_from FROM notification_log"
                 " WHERE event_id = '9002' ORDER BY guild_id"
             )
-            assert rows == [("900", "resumed", "9001"), ("901", "sent", None)]
+            assert restarted == rows
 
     async def test_restart_of_a_stream_that_never_went_offline_edits_the_old_message(
         self, database_url: str, discord: FakeDiscordServer
