@@ -52,6 +52,12 @@ class SlowQueries:
             "TimedCursor", (TimedCursor,), {"__slots__": (), "slow_queries": self}
         )
 
+    def report_since(self, started_ns: int, rows: int) -> None:
+        """Report the statement begun at `started_ns` (`perf_counter_ns()`) if it was slow."""
+        elapsed = perf_counter_ns() - started_ns
+        if elapsed > self.threshold_ns:
+            self.record(elapsed, rows)
+
     def record(self, elapsed_ns: int, rows: int) -> None:
         """Count a slow statement and log it, named after the code that ran it."""
         self.count += 1
@@ -101,9 +107,7 @@ class TimedCursor(AsyncCursor[Any]):
         try:
             return await super().execute(query, params, prepare=prepare, binary=binary)
         finally:
-            elapsed = perf_counter_ns() - started
-            if elapsed > self.slow_queries.threshold_ns:
-                self.slow_queries.record(elapsed, self.rowcount)
+            self.slow_queries.report_since(started, self.rowcount)
 
     async def executemany(
         self, query: Query, params_seq: Iterable[Params], *, returning: bool = False
@@ -112,9 +116,7 @@ class TimedCursor(AsyncCursor[Any]):
         try:
             await super().executemany(query, params_seq, returning=returning)
         finally:
-            elapsed = perf_counter_ns() - started
-            if elapsed > self.slow_queries.threshold_ns:
-                self.slow_queries.record(elapsed, self.rowcount)
+            self.slow_queries.report_since(started, self.rowcount)
 
 
 def slow_queries_of(pool: AsyncConnectionPool[AsyncConnection[Any]]) -> SlowQueries | None:

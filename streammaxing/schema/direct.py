@@ -107,10 +107,9 @@ class DirectStatement:
                 for result in results
                 for row in range(result.ntuples)
             ]
-            elapsed = perf_counter_ns() - started
             slow = slow_queries_of_connection(conn)
-            if slow is not None and elapsed > slow.threshold_ns:
-                slow.record(elapsed, len(column))
+            if slow is not None:
+                slow.report_since(started, len(column))
             return column
 
 

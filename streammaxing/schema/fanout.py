@@ -73,9 +73,8 @@ async def guilds_tracking_pages(
         while True:
             started = perf_counter_ns()
             rows = await cur.fetchmany(size)
-            elapsed = perf_counter_ns() - started
-            if slow is not None and elapsed > slow.threshold_ns:
-                slow.record(elapsed, len(rows))
+            if slow is not None:
+                slow.report_since(started, len(rows))
             if not rows:
                 return
             yield _targets(rows, templates)
