@@ -69,9 +69,10 @@ def summarize(run: FanoutRun, unpaced: FanoutRun | None) -> dict[str, Any]:
     achieved = (run.posts - 1) / run.delivery_seconds if run.delivery_seconds else 0.0
     reference: dict[str, Any] = {}
     if unpaced is not None:
+        summary = unpaced.summary()
         reference = {
             "unpaced": {
-                key: unpaced.summary()[key]
+                key: summary[key]
                 for key in ("wall_s", "worker_cpu_s", "postgres_cpu_s", "cpu_ms_per_message")
             },
             "paced_to_unpaced_cpu": round(run.cpu_ms_per_message / unpaced.cpu_ms_per_message, 3),
